@@ -1,0 +1,97 @@
+"""Data root resolution, offline and corrupt-file errors, the splits, and both pixel forms."""
+from __future__ import annotations
+
+import shutil
+import urllib.error
+from pathlib import Path
+
+import pytest
+import torch
+
+import vaelib.data as data_mod
+from vaelib.config import REPO_ROOT, data_root
+from vaelib.data import MNIST_MD5, DataError, batch_indices, binarize, ensure_mnist, grey, load_mnist, verify_mnist
+
+
+def test_data_root_order_argument_then_env_then_repo(monkeypatch, tmp_path):
+    monkeypatch.setenv("VAELIB_DATA", str(tmp_path / "env"))
+    assert data_root(tmp_path / "arg") == (tmp_path / "arg").resolve()
+    assert data_root() == (tmp_path / "env").resolve()
+    monkeypatch.delenv("VAELIB_DATA")
+    assert data_root() == REPO_ROOT / "data"
+
+
+def test_missing_files_offline_give_one_clear_message(monkeypatch, tmp_path):
+    def offline(root):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(data_mod, "_download", offline)
+    with pytest.raises(DataError) as err:
+        ensure_mnist(tmp_path)
+    msg = str(err.value)
+    assert str(tmp_path / "MNIST" / "raw") in msg and "VAELIB_DATA" in msg
+    assert all(name in msg for name in MNIST_MD5)
+
+
+def test_missing_files_without_download_name_folder_files_and_variable(tmp_path):
+    with pytest.raises(DataError, match="VAELIB_DATA") as err:
+        verify_mnist(tmp_path)
+    assert all(name in str(err.value) for name in MNIST_MD5)
+
+
+def test_download_is_tried_when_files_are_missing(monkeypatch, tmp_path):
+    calls = []
+    monkeypatch.setattr(data_mod, "_download", lambda root: calls.append(root))
+    with pytest.raises(DataError):  # the fake download fetched nothing, so verification still fails
+        ensure_mnist(tmp_path)
+    assert calls == [tmp_path.resolve()]
+
+
+def test_corrupt_file_is_reported_and_left_untouched(mnist, tmp_path):
+    src = data_mod.raw_folder()
+    dst = tmp_path / "MNIST" / "raw"
+    dst.mkdir(parents=True)
+    for name in MNIST_MD5:
+        shutil.copy(src / name, dst / name)
+    truncated = dst / "t10k-labels-idx1-ubyte"
+    truncated.write_bytes(truncated.read_bytes()[:-100])
+    before = truncated.read_bytes()
+    with pytest.raises(DataError, match="corrupt or truncated") as err:
+        load_mnist(tmp_path)
+    assert "t10k-labels-idx1-ubyte" in str(err.value)
+    assert truncated.read_bytes() == before  # never deleted or overwritten
+
+
+def test_splits_shapes_and_documented_validation_split(mnist):
+    assert mnist.train_x.shape == (50_000, 784) and mnist.train_x.dtype == torch.uint8
+    assert mnist.val_x.shape == (10_000, 784) and mnist.test_x.shape == (10_000, 784)
+    assert set(mnist.train_y.unique().tolist()) == set(range(10))
+    from torchvision.datasets.mnist import read_image_file
+
+    raw = read_image_file(str(data_mod.raw_folder() / "train-images-idx3-ubyte")).reshape(-1, 784)
+    assert torch.equal(mnist.val_x, raw[50_000:]) and torch.equal(mnist.train_x, raw[:50_000])
+
+
+def test_limit_caps_each_split(mnist):
+    small = load_mnist(limit=100)
+    assert len(small.train_x) == len(small.val_x) == len(small.test_x) == 100
+    assert torch.equal(small.test_x, mnist.test_x[:100])
+
+
+def test_grey_and_dynamic_binarization():
+    x = torch.randint(0, 256, (64, 784), dtype=torch.uint8)
+    g = grey(x)
+    assert g.min() >= 0 and g.max() <= 1 and torch.allclose(g * 255, x.float())
+    b1 = binarize(x, torch.Generator().manual_seed(0))
+    b2 = binarize(x, torch.Generator().manual_seed(0))
+    b3 = binarize(x, torch.Generator().manual_seed(1))
+    assert set(b1.unique().tolist()) <= {0.0, 1.0}
+    assert torch.equal(b1, b2) and not torch.equal(b1, b3)  # seeded, and fresh for another draw
+    many = torch.stack([binarize(x) for _ in range(400)]).mean(0)
+    assert (many - g).abs().max() < 0.15  # E[binarized] = grey intensity
+
+
+def test_batch_indices_cover_every_example_once():
+    idx = torch.cat(list(batch_indices(1000, 128, torch.Generator().manual_seed(0))))
+    assert sorted(idx.tolist()) == list(range(1000))
+    assert torch.equal(torch.cat(list(batch_indices(10, 4, shuffle=False))), torch.arange(10))

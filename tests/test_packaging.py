@@ -1,0 +1,77 @@
+"""Repository hygiene: one dependency list, clean notebooks, no data in git, side-effect-free imports."""
+from __future__ import annotations
+
+import ast
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _requirements() -> set[str]:
+    lines = (ROOT / "requirements.txt").read_text().splitlines()
+    return {re.sub(r"\s+", "", ln) for ln in lines if ln.strip() and not ln.lstrip().startswith("#")}
+
+
+def test_environment_yml_mirrors_requirements_txt():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_deps = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    assert {re.sub(r"\s+", "", d) for d in pip_deps} == _requirements()
+    assert "pip" in env["dependencies"] and any(str(d).startswith("python") for d in env["dependencies"])
+
+
+def test_requirements_do_not_pin_the_broken_cpu_torch():
+    assert not any(r.startswith("torch==2.13.0") for r in _requirements())
+
+
+def test_notebooks_are_committed_without_outputs():
+    notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    assert notebooks, "no notebooks found"
+    for path in notebooks:
+        for cell in json.loads(path.read_text())["cells"]:
+            if cell["cell_type"] == "code":
+                assert not cell.get("outputs") and cell.get("execution_count") is None, f"{path.name} has outputs"
+
+
+def test_notebooks_are_numbered_and_follow_the_anatomy():
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        assert re.match(r"\d\d_[a-z0-9_]+\.ipynb$", path.name), path.name
+        text = "\n".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "markdown")
+        for heading in ("## Setup", "## Summary", "## Further reading"):
+            assert heading in text, f"{path.name} lacks '{heading}'"
+        assert "seed_everything(" in path.read_text(), f"{path.name} does not seed"
+
+
+def test_no_dataset_files_in_git():
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split()
+    assert not [f for f in files if re.search(r"ubyte|MNIST/raw|\.npz$|\.gz$", f)]
+
+
+def test_ci_runs_the_readme_test_command():
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+    assert "make test" in (ROOT / "README.md").read_text() and "make lab" in (ROOT / "README.md").read_text()
+
+
+def test_importing_vaelib_prints_nothing_and_writes_nothing(tmp_path):
+    modules = sorted(p.stem for p in (ROOT / "vaelib").glob("*.py") if p.stem != "__main__")
+    code = "import importlib\n" + "".join(f"importlib.import_module('vaelib.{m}')\n" for m in modules)
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "" and list(tmp_path.iterdir()) == []
+
+
+def test_public_vaelib_functions_are_typed_and_documented():
+    missing = []
+    for path in sorted((ROOT / "vaelib").rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        assert ast.get_docstring(tree), f"{path.name} has no module docstring"
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and not node.name.startswith("_"):
+                if not ast.get_docstring(node) or node.returns is None:
+                    missing.append(f"{path.name}:{node.name}")
+    assert not missing, f"public functions without docstring or return type: {missing}"

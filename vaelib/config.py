@@ -1,0 +1,92 @@
+"""Configuration shared by every notebook: paths, the smoke switch, seeding and the device.
+
+Nothing here runs at import time; each value is read from the environment when asked for, so a
+test can set ``VAELIB_SMOKE`` or ``VAELIB_DATA`` with ``monkeypatch`` and see the effect.
+
+Environment variables
+---------------------
+``VAELIB_SMOKE``  "1" shrinks data and epochs for CI (same code, smaller numbers).
+``VAELIB_DATA``   folder that holds ``MNIST/raw/`` (default ``<repo>/data``).
+``VAELIB_RUNS``   folder for checkpoints that notebooks train (default ``<repo>/runs``).
+"""
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+import torch
+
+T = TypeVar("T")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PRETRAINED_DIR = REPO_ROOT / "pretrained"
+
+
+def smoke() -> bool:
+    """True when ``VAELIB_SMOKE`` is set to a true value (CI's fast mode)."""
+    return os.environ.get("VAELIB_SMOKE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def pick(full: T, smoke_value: T) -> T:
+    """Return ``smoke_value`` in smoke mode, else ``full``: the one switch for sizes and epochs."""
+    return smoke_value if smoke() else full
+
+
+def data_root(root: str | os.PathLike[str] | None = None) -> Path:
+    """Resolve the data folder: explicit argument, then ``$VAELIB_DATA``, then ``<repo>/data``."""
+    if root is not None:
+        return Path(root).expanduser().resolve()
+    env = os.environ.get("VAELIB_DATA", "").strip()
+    if env:
+        return Path(env).expanduser().resolve()
+    return REPO_ROOT / "data"
+
+
+def runs_dir() -> Path:
+    """Folder for checkpoints trained by notebooks and the CLI (``$VAELIB_RUNS`` or ``<repo>/runs``)."""
+    env = os.environ.get("VAELIB_RUNS", "").strip()
+    return Path(env).expanduser().resolve() if env else REPO_ROOT / "runs"
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch (CPU and CUDA); return a CPU ``torch.Generator`` seeded alike."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+    return torch.Generator().manual_seed(seed)
+
+
+_DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def get_device(name: str = "auto", verbose: bool = True) -> torch.device:
+    """Resolve ``"auto"`` to cuda, then mps, then cpu; accept an explicit "cpu", "cuda", "cuda:N", "mps"."""
+    base = name.split(":")[0]
+    if base not in _DEVICES:
+        raise ValueError(
+            f"Unknown device {name!r}: use one of 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'."
+        )
+    if name == "auto":
+        if torch.cuda.is_available():
+            name = "cuda"
+        elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            name = "mps"
+        else:
+            name = "cpu"
+        if verbose:
+            print(f"vaelib: device 'auto' resolved to {name!r}")
+    elif base == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"Device {name!r} was requested but CUDA is not available here: use 'auto' or 'cpu'.")
+    elif base == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"Device {name!r} was requested but MPS is not available here: use 'auto' or 'cpu'.")
+    return torch.device(name)
+
+
+def describe_run() -> str:
+    """One line for a notebook's setup cell: mode, device and torch version."""
+    mode = "SMOKE (VAELIB_SMOKE=1: small data, few epochs)" if smoke() else "FULL"
+    dev = get_device("auto", verbose=False)
+    return f"mode: {mode} | device: {dev} | torch {torch.__version__} | threads {torch.get_num_threads()}"

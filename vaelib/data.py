@@ -1,0 +1,159 @@
+"""MNIST as tensors: located, verified, loaded once, batched by index (no per-image transforms).
+
+Used by every notebook from 04_mnist_vae.ipynb on, and by ``python -m vaelib.train``.
+
+Splits (documented once, here): the 60,000 training images are split in file order into
+``train`` = images 0..49,999 and ``val`` = images 50,000..59,999 -- the classic train/valid split
+of ``mnist.pkl.gz`` -- and ``test`` is the official 10,000-image test file.
+
+Two pixel forms:
+* grey: ``x.float() / 255`` in [0, 1] (what pytorch/examples and Keras feed to BCE);
+* dynamically binarized: a fresh ``torch.bernoulli(grey, generator=g)`` draw each time a batch is
+  made, from the ``torch.Generator`` the caller passes (the trainer's own, so runs are seeded and
+  resumable). This is the binarization of Burda et al. (2015) and the one our likelihoods use.
+"""
+from __future__ import annotations
+
+import hashlib
+import urllib.error
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+from vaelib.config import data_root
+
+# MD5 of the uncompressed canonical files (the same values as ../shared/data/MNIST/MD5SUMS).
+MNIST_MD5 = {
+    "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+    "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+    "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+    "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+}
+VAL_SIZE = 10_000
+
+
+class DataError(RuntimeError):
+    """The MNIST files are missing or corrupt; the message says what to do."""
+
+
+def _md5(path: Path) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def raw_folder(root: str | Path | None = None) -> Path:
+    """The folder torchvision reads: ``<root>/MNIST/raw``."""
+    return data_root(root) / "MNIST" / "raw"
+
+
+def verify_mnist(root: str | Path | None = None) -> Path:
+    """Check the four raw files against the canonical MD5s; return the resolved root or raise DataError.
+
+    A corrupt or truncated file is reported, never deleted or overwritten.
+    """
+    folder = raw_folder(root)
+    missing = [name for name in MNIST_MD5 if not (folder / name).is_file()]
+    if missing:
+        raise DataError(
+            f"MNIST not found: looked in {folder} for {', '.join(MNIST_MD5)} "
+            f"(missing: {', '.join(missing)}). Point VAELIB_DATA at a folder that holds MNIST/raw/ "
+            "(for example ../shared/data), or run once with internet access to download it."
+        )
+    for name, expected in MNIST_MD5.items():
+        got = _md5(folder / name)
+        if got != expected:
+            raise DataError(
+                f"MNIST file {folder / name} is corrupt or truncated (md5 {got}, expected {expected}). "
+                "It was left untouched: replace it with the canonical file, or point VAELIB_DATA elsewhere."
+            )
+    return data_root(root)
+
+
+def _download(root: Path) -> None:
+    """Fetch MNIST through torchvision (needs internet)."""
+    from torchvision.datasets import MNIST
+
+    MNIST(str(root), train=True, download=True)
+    MNIST(str(root), train=False, download=True)
+
+
+def ensure_mnist(root: str | Path | None = None, download: bool = True) -> Path:
+    """Return a verified data root; download through torchvision first if no file is there yet."""
+    resolved = data_root(root)
+    folder = raw_folder(resolved)
+    if download and not any((folder / name).exists() for name in MNIST_MD5):
+        try:
+            _download(resolved)
+        except (urllib.error.URLError, OSError, RuntimeError) as err:  # offline: say so once, clearly
+            raise DataError(
+                f"MNIST not found and could not be downloaded ({type(err).__name__}): looked in {folder} "
+                f"for {', '.join(MNIST_MD5)}. Set VAELIB_DATA to a folder that holds MNIST/raw/ "
+                "(for example ../shared/data)."
+            ) from None
+    return verify_mnist(resolved)
+
+
+@dataclass
+class MNIST:
+    """The three splits as flat uint8 images ``(N, 784)`` and int64 labels ``(N,)``."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+
+    def to(self, device: torch.device | str) -> "MNIST":
+        """Copy every split to ``device`` (the whole dataset is ~55 MB as uint8)."""
+        return MNIST(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
+
+    def __repr__(self) -> str:
+        return (f"MNIST(train={len(self.train_x)}, val={len(self.val_x)}, test={len(self.test_x)}, "
+                f"device={self.train_x.device})")
+
+
+def load_mnist(root: str | Path | None = None, *, val_size: int = VAL_SIZE, limit: int | None = None,
+               device: torch.device | str = "cpu", download: bool = True) -> MNIST:
+    """Load MNIST once into tensors with torchvision's reader; ``limit`` caps each split (smoke mode)."""
+    from torchvision.datasets.mnist import read_image_file, read_label_file
+
+    folder = raw_folder(ensure_mnist(root, download=download))
+    images = read_image_file(str(folder / "train-images-idx3-ubyte")).reshape(-1, 784)  # (60000, 784) uint8
+    labels = read_label_file(str(folder / "train-labels-idx1-ubyte"))
+    test_x = read_image_file(str(folder / "t10k-images-idx3-ubyte")).reshape(-1, 784)
+    test_y = read_label_file(str(folder / "t10k-labels-idx1-ubyte"))
+    n_train = len(images) - val_size
+    cap = (lambda t: t[:limit]) if limit is not None else (lambda t: t)
+    data = MNIST(cap(images[:n_train]), cap(labels[:n_train]), cap(images[n_train:]), cap(labels[n_train:]),
+                 cap(test_x), cap(test_y))
+    return data.to(device)
+
+
+def grey(x: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels -> float intensities in [0, 1]."""
+    return x.float() / 255.0
+
+
+def binarize(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Dynamic binarization: one fresh Bernoulli(pixel intensity) draw per pixel, from ``generator``."""
+    return torch.bernoulli(grey(x), generator=generator)
+
+
+def pixels(x: torch.Tensor, binarized: bool, generator: torch.Generator | None = None) -> torch.Tensor:
+    """The model's input for uint8 images: a dynamic binarization, or grey intensities."""
+    return binarize(x, generator) if binarized else grey(x)
+
+
+def batch_indices(n: int, batch_size: int, generator: torch.Generator | None = None,
+                  shuffle: bool = True, device: torch.device | str = "cpu") -> Iterator[torch.Tensor]:
+    """Yield index tensors that cover ``range(n)`` once, shuffled with ``generator`` if asked."""
+    order = (torch.randperm(n, generator=generator, device=device) if shuffle
+             else torch.arange(n, device=device))
+    for start in range(0, n, batch_size):
+        yield order[start:start + batch_size]

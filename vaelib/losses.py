@@ -1,0 +1,121 @@
+"""The VAE objective, term by term, per example.
+
+Conventions (the README's notation table): ``mu``/``logvar`` are the encoder's outputs (``logvar`` is
+always log sigma^2), ``x_logits`` the decoder's, ``recon = -log p(x|z)`` and ``kl`` are summed over
+pixels and latent dimensions, and every function here returns one number per example. Reducing over
+the batch is a separate, explicit step (``reduce_batch``) -- see notebook 02 for why ``mean`` over
+latent dimensions instead of ``sum`` is a hidden beta.
+
+Derived in notebooks/01_elbo.ipynb (ELBO, IWAE) and notebooks/02_kl_closed_form.ipynb (KL).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import torch
+import torch.nn.functional as F
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+class LatentVariableModel(Protocol):
+    """What the ELBO and IWAE need from a model (vaelib.models and vaelib.toy implement it)."""
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...  # (B, D), (B, D)
+
+    def log_px_given_z(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor: ...  # (..., B)
+
+    def log_prior(self, z: torch.Tensor) -> torch.Tensor: ...  # (..., B)
+
+
+def kl_std_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, diag exp(logvar)) || N(0, I)) summed over the last dim. Derived in notebook 02."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1.0).sum(-1)
+
+
+def kl_diag_gaussians(mu_q: torch.Tensor, logvar_q: torch.Tensor,
+                      mu_p: torch.Tensor, logvar_p: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu_q, exp(logvar_q)) || N(mu_p, exp(logvar_p))), diagonal, summed over the last dim."""
+    var_ratio = (logvar_q - logvar_p).exp()
+    return 0.5 * (var_ratio + (mu_q - mu_p).pow(2) / logvar_p.exp() - 1.0 - (logvar_q - logvar_p)).sum(-1)
+
+
+def gaussian_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(z; mu, diag exp(logvar)) summed over the last dim (broadcasts leading sample dims)."""
+    return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) / logvar.exp()).sum(-1)
+
+
+def std_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
+    """log N(z; 0, I) summed over the last dim."""
+    return -0.5 * (LOG_2PI + z.pow(2)).sum(-1)
+
+
+def bernoulli_log_prob(x_logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """log Bernoulli(x; sigmoid(x_logits)) summed over pixels, computed stably from logits.
+
+    For x in {0,1} this is a normalized log-likelihood. For grey x in [0,1] it is minus the BCE that
+    pytorch/examples reports, which is *not* a log-likelihood (notebook 04 explains).
+    """
+    x = x.expand_as(x_logits)
+    return -F.binary_cross_entropy_with_logits(x_logits, x, reduction="none").sum(-1)
+
+
+def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None,
+                   n_samples: int | None = None) -> torch.Tensor:
+    """z = mu + sigma * eps, eps ~ N(0, I): ``(B, D)``, or ``(n_samples, B, D)`` if asked. Notebook 03."""
+    shape = mu.shape if n_samples is None else (n_samples, *mu.shape)
+    eps = torch.randn(shape, generator=generator, device=mu.device, dtype=mu.dtype)
+    return mu + (0.5 * logvar).exp() * eps
+
+
+@dataclass
+class ELBOTerms:
+    """Per-example terms, each of shape ``(B,)``: ``elbo = -recon - kl``."""
+
+    recon: torch.Tensor
+    kl: torch.Tensor
+    elbo: torch.Tensor
+
+
+def elbo_terms(model: LatentVariableModel, x: torch.Tensor, generator: torch.Generator | None = None,
+               kl: Literal["closed", "mc"] = "closed") -> ELBOTerms:
+    """Single-sample ELBO per example. ``kl="closed"`` uses the Gaussian closed form (prior N(0,I));
+    ``kl="mc"`` uses log q(z|x) - log p(z) at the same z (any prior)."""
+    mu, logvar = model.encode(x)  # (B, D) each
+    z = reparameterize(mu, logvar, generator)  # (B, D)
+    recon = -model.log_px_given_z(x, z)  # (B,)
+    if kl == "closed":
+        kl_term = kl_std_normal(mu, logvar)
+    else:
+        kl_term = gaussian_log_prob(z, mu, logvar) - model.log_prior(z)
+    return ELBOTerms(recon=recon, kl=kl_term, elbo=-recon - kl_term)
+
+
+def reduce_batch(values: torch.Tensor, reduction: Literal["mean", "sum"] = "mean") -> torch.Tensor:
+    """Reduce per-example values over the batch: ``mean`` (per-example nats) or ``sum`` (per batch)."""
+    if reduction == "mean":
+        return values.mean()
+    if reduction == "sum":
+        return values.sum()
+    raise ValueError(f"Unknown reduction {reduction!r}: use 'mean' or 'sum'.")
+
+
+@torch.no_grad()
+def iwae_log_px(model: LatentVariableModel, x: torch.Tensor, k: int, generator: torch.Generator | None = None,
+                max_rows: int = 65_536) -> torch.Tensor:
+    """Importance-weighted bound log (1/k) sum_i p(x, z_i) / q(z_i|x), z_i ~ q(z|x), per example ``(B,)``.
+
+    k=1 is an ELBO estimate; as k grows it rises towards log p(x) (Burda et al., 2015). Samples are
+    drawn in chunks of at most ``max_rows`` decoder rows and combined with ``logsumexp``, so memory
+    stays bounded at k=5000. Derived in notebooks/01_elbo.ipynb.
+    """
+    mu, logvar = model.encode(x)  # (B, D)
+    chunk = max(1, max_rows // x.shape[0])
+    partial = []
+    for start in range(0, k, chunk):
+        z = reparameterize(mu, logvar, generator, n_samples=min(chunk, k - start))  # (c, B, D)
+        log_w = model.log_px_given_z(x, z) + model.log_prior(z) - gaussian_log_prob(z, mu, logvar)  # (c, B)
+        partial.append(torch.logsumexp(log_w, dim=0))  # (B,)
+    return torch.logsumexp(torch.stack(partial), dim=0) - math.log(k)
