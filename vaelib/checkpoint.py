@@ -33,6 +33,7 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     os.close(fd)
     try:
         torch.save({"format": FORMAT, **state}, tmp)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a checkpoint is an ordinary readable file
         os.replace(tmp, path)  # atomic on POSIX: readers see the old file or the new one, never half
     finally:
         if os.path.exists(tmp):
