@@ -128,3 +128,11 @@ def test_iwae_memory_is_bounded_at_k_5000():
     est = iwae_log_px(model, x, k=5000, generator=g, max_rows=10_000)
     assert est.shape == (20,) and torch.isfinite(est).all()
     assert max(rows) <= 10_000 and sum(rows) == 5000 * 20
+
+
+def test_bernoulli_log_prob_broadcasts_x_over_sample_dims():
+    logits = torch.randn(5, 3, 784, generator=g, dtype=torch.float64)  # (k, B, 784)
+    x = torch.bernoulli(torch.full((3, 784), 0.4, dtype=torch.float64), generator=g)  # (B, 784)
+    ref = Bernoulli(logits=logits).log_prob(x.expand(5, 3, 784)).sum(-1)
+    assert torch.allclose(bernoulli_log_prob(logits, x), ref)
+    assert torch.allclose(bernoulli_log_prob(logits[0], x.expand(5, 3, 784)), ref[0].expand(5, 3))

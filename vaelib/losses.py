@@ -58,7 +58,7 @@ def bernoulli_log_prob(x_logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     For x in {0,1} this is a normalized log-likelihood. For grey x in [0,1] it is minus the BCE that
     pytorch/examples reports, which is *not* a log-likelihood (notebook 04 explains).
     """
-    x = x.expand_as(x_logits)
+    x_logits, x = torch.broadcast_tensors(x_logits, x)  # x (B, 784) against logits (k, B, 784), or vice versa
     return -F.binary_cross_entropy_with_logits(x_logits, x, reduction="none").sum(-1)
 
 

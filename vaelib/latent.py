@@ -1,0 +1,131 @@
+"""Looking at a trained VAE's latent space: encoding a split, quantile grids, posteriors, active units.
+
+Everything here works on the encoder's ``(mu, logvar)`` (``logvar`` is log sigma^2) and returns tensors;
+the plotting helpers take ``ax=None`` and return the figure. Derived in notebooks/05_latent_space.ipynb.
+"""
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from matplotlib.patches import Ellipse
+
+from vaelib.data import batch_indices, pixels
+from vaelib.losses import LatentVariableModel
+from vaelib.models import VAE
+
+
+@torch.no_grad()
+def encode_dataset(model: LatentVariableModel, x: torch.Tensor, *, binarized: bool = True, seed: int = 0,
+                   batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+    """Encode uint8 images ``x`` (N, 784) in batches (one seeded binarization): mu, logvar, each (N, D)."""
+    gen = torch.Generator(device=x.device).manual_seed(seed)
+    mus, logvars = [], []
+    for idx in batch_indices(len(x), batch_size, shuffle=False, device=x.device):
+        mu, logvar = model.encode(pixels(x[idx], binarized, gen))  # (b, D) each
+        mus.append(mu)
+        logvars.append(logvar)
+    return torch.cat(mus), torch.cat(logvars)
+
+
+def normal_quantiles(n: int, eps: float = 0.05) -> torch.Tensor:
+    """z = Phi^-1(linspace(eps, 1 - eps, n)): n points equally spaced in prior probability (AEVB Fig. 4)."""
+    p = torch.linspace(eps, 1 - eps, n, dtype=torch.float64)
+    return (math.sqrt(2.0) * torch.erfinv(2 * p - 1)).float()  # (n,)
+
+
+def quantile_grid(n: int, eps: float = 0.05) -> torch.Tensor:
+    """An n x n grid of 2-D latents at Normal quantiles, row-major with z2 decreasing (image order): (n*n, 2)."""
+    q = normal_quantiles(n, eps)
+    z2, z1 = torch.meshgrid(q.flip(0), q, indexing="ij")  # top row = largest z2, like a plot's y axis
+    return torch.stack([z1.reshape(-1), z2.reshape(-1)], dim=-1)
+
+
+@torch.no_grad()
+def decode_probs(model: VAE, z: torch.Tensor) -> torch.Tensor:
+    """Pixel probabilities sigmoid(decoder(z)): z (..., D) -> (..., 784)."""
+    return torch.sigmoid(model.decode(z))
+
+
+def interpolate(z0: torch.Tensor, z1: torch.Tensor, n: int) -> torch.Tensor:
+    """Linear path (1 - t) z0 + t z1 for t = linspace(0, 1, n): (n, D)."""
+    t = torch.linspace(0, 1, n, dtype=z0.dtype, device=z0.device)[:, None]  # (n, 1)
+    return (1 - t) * z0 + t * z1
+
+
+def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """Average over examples of KL(q(z_d|x) || N(0,1)) for each latent dimension d: (D,) nats."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1.0).mean(0)
+
+
+def unit_activity(mu: torch.Tensor) -> torch.Tensor:
+    """Cov_x(E_q[z_d]) = variance over examples of each posterior mean (Burda et al. 2015): (D,)."""
+    return mu.double().var(0, unbiased=True).to(mu.dtype)
+
+
+def active_units(mu: torch.Tensor, threshold: float = 0.01) -> torch.Tensor:
+    """Boolean mask (D,) of the units whose activity Cov_x(E_q[z_d]) exceeds ``threshold``."""
+    return unit_activity(mu) > threshold
+
+
+def posterior_std(logvar: torch.Tensor) -> torch.Tensor:
+    """sigma = exp(logvar / 2), elementwise."""
+    return (0.5 * logvar).exp()
+
+
+def _axes(ax: plt.Axes | None, figsize: tuple[float, float]) -> tuple[Figure, plt.Axes]:
+    if ax is None:
+        fig, ax = plt.subplots(figsize=figsize)
+        return fig, ax
+    return ax.figure, ax
+
+
+def latent_scatter(mu: torch.Tensor, labels: torch.Tensor, ax: plt.Axes | None = None,
+                   prior_contours: bool = True, lim: float = 4.0, s: float = 2.0) -> Figure:
+    """Scatter 2-D means coloured by digit, with the prior N(0, I)'s 1, 2, 3 sigma circles."""
+    fig, ax = _axes(ax, (6.0, 5.2))
+    m, y = mu.detach().cpu().numpy(), labels.cpu().numpy()
+    sc = ax.scatter(m[:, 0], m[:, 1], c=y, cmap="tab10", s=s, alpha=0.6, vmin=-0.5, vmax=9.5, rasterized=True)
+    fig.colorbar(sc, ax=ax, ticks=range(10), label="digit")
+    if prior_contours:
+        g = np.linspace(-lim, lim, 200)
+        r2 = g[None, :] ** 2 + g[:, None] ** 2
+        cs = ax.contour(g, g, r2, levels=[1, 4, 9], colors="k", linewidths=0.8, linestyles="--")
+        ax.clabel(cs, fmt={1: "1σ", 4: "2σ", 9: "3σ"}, fontsize=8)
+    ax.set(xlim=(-lim, lim), ylim=(-lim, lim), xlabel="$z_1$", ylabel="$z_2$", aspect="equal")
+    return fig
+
+
+def draw_posteriors(mu: torch.Tensor, logvar: torch.Tensor, ax: plt.Axes | None = None,
+                    n_stds: tuple[float, ...] = (1.0, 2.0), color: str = "C3") -> Figure:
+    """Draw each 2-D diagonal q(z|x) = N(mu, diag sigma^2) as ellipses at ``n_stds`` standard deviations."""
+    fig, ax = _axes(ax, (5.0, 5.0))
+    sd = posterior_std(logvar).detach().cpu().numpy()  # (B, 2)
+    for (cx, cy), (sx, sy) in zip(mu.detach().cpu().numpy(), sd):
+        for k in n_stds:  # full width = 2 k sigma along each axis (diagonal covariance: axis-aligned)
+            ax.add_patch(Ellipse((cx, cy), 2 * k * sx, 2 * k * sy, fill=False, color=color,
+                                 lw=1.2, alpha=1.0 if k == n_stds[0] else 0.5))
+        ax.plot(cx, cy, "+", color=color, ms=5)
+    return fig
+
+
+def kl_bars(kl_dim: torch.Tensor, active: torch.Tensor, ax: plt.Axes | None = None) -> Figure:
+    """Sorted bar plot of the per-dimension KL, active units highlighted."""
+    fig, ax = _axes(ax, (8.0, 3.2))
+    order = torch.argsort(kl_dim, descending=True)
+    colors = ["C0" if a else "C7" for a in active[order].tolist()]
+    ax.bar(np.arange(len(order)), kl_dim[order].cpu().numpy(), color=colors)
+    ax.set(xlabel="latent dimension (sorted by KL)", ylabel="mean KL (nats)")
+    return fig
+
+
+def knn_accuracy(features: torch.Tensor, labels: torch.Tensor, k: int = 5) -> float:
+    """Label accuracy of a k-nearest-neighbour classifier fit on the first half, scored on the second half."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    half = len(features) // 2
+    f, y = features.detach().cpu().numpy(), labels.cpu().numpy()
+    return float(KNeighborsClassifier(k).fit(f[:half], y[:half]).score(f[half:], y[half:]))
