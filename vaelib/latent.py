@@ -14,8 +14,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Ellipse
 
 from vaelib.data import batch_indices, pixels
-from vaelib.losses import LatentVariableModel
+from vaelib.losses import LatentVariableModel, kl_std_normal
 from vaelib.models import VAE
+from vaelib.plots import get_axes
 
 
 @torch.no_grad()
@@ -58,7 +59,7 @@ def interpolate(z0: torch.Tensor, z1: torch.Tensor, n: int) -> torch.Tensor:
 
 def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """Average over examples of KL(q(z_d|x) || N(0,1)) for each latent dimension d: (D,) nats."""
-    return 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1.0).mean(0)
+    return kl_std_normal(mu.unsqueeze(-1), logvar.unsqueeze(-1)).mean(0)  # (N, D, 1) -> KL per (n, d) -> (D,)
 
 
 def unit_activity(mu: torch.Tensor) -> torch.Tensor:
@@ -76,17 +77,10 @@ def posterior_std(logvar: torch.Tensor) -> torch.Tensor:
     return (0.5 * logvar).exp()
 
 
-def _axes(ax: plt.Axes | None, figsize: tuple[float, float]) -> tuple[Figure, plt.Axes]:
-    if ax is None:
-        fig, ax = plt.subplots(figsize=figsize)
-        return fig, ax
-    return ax.figure, ax
-
-
 def latent_scatter(mu: torch.Tensor, labels: torch.Tensor, ax: plt.Axes | None = None,
                    prior_contours: bool = True, lim: float = 4.0, s: float = 2.0) -> Figure:
     """Scatter 2-D means coloured by digit, with the prior N(0, I)'s 1, 2, 3 sigma circles."""
-    fig, ax = _axes(ax, (6.0, 5.2))
+    fig, ax = get_axes(ax, (6.0, 5.2))
     m, y = mu.detach().cpu().numpy(), labels.cpu().numpy()
     sc = ax.scatter(m[:, 0], m[:, 1], c=y, cmap="tab10", s=s, alpha=0.6, vmin=-0.5, vmax=9.5, rasterized=True)
     fig.colorbar(sc, ax=ax, ticks=range(10), label="digit")
@@ -102,7 +96,7 @@ def latent_scatter(mu: torch.Tensor, labels: torch.Tensor, ax: plt.Axes | None =
 def draw_posteriors(mu: torch.Tensor, logvar: torch.Tensor, ax: plt.Axes | None = None,
                     n_stds: tuple[float, ...] = (1.0, 2.0), color: str = "C3") -> Figure:
     """Draw each 2-D diagonal q(z|x) = N(mu, diag sigma^2) as ellipses at ``n_stds`` standard deviations."""
-    fig, ax = _axes(ax, (5.0, 5.0))
+    fig, ax = get_axes(ax, (5.0, 5.0))
     sd = posterior_std(logvar).detach().cpu().numpy()  # (B, 2)
     for (cx, cy), (sx, sy) in zip(mu.detach().cpu().numpy(), sd):
         for k in n_stds:  # full width = 2 k sigma along each axis (diagonal covariance: axis-aligned)
@@ -114,7 +108,7 @@ def draw_posteriors(mu: torch.Tensor, logvar: torch.Tensor, ax: plt.Axes | None 
 
 def kl_bars(kl_dim: torch.Tensor, active: torch.Tensor, ax: plt.Axes | None = None) -> Figure:
     """Sorted bar plot of the per-dimension KL, active units highlighted."""
-    fig, ax = _axes(ax, (8.0, 3.2))
+    fig, ax = get_axes(ax, (8.0, 3.2))
     order = torch.argsort(kl_dim, descending=True)
     colors = ["C0" if a else "C7" for a in active[order].tolist()]
     ax.bar(np.arange(len(order)), kl_dim[order].cpu().numpy(), color=colors)

@@ -21,7 +21,8 @@ def set_theme() -> None:
                   rc={"figure.figsize": (6.0, 4.0), "figure.dpi": 100, "axes.titlesize": "medium"})
 
 
-def _axes(ax: plt.Axes | None, figsize: tuple[float, float] = (6.0, 4.0)) -> tuple[Figure, plt.Axes]:
+def get_axes(ax: plt.Axes | None, figsize: tuple[float, float] = (6.0, 4.0)) -> tuple[Figure, plt.Axes]:
+    """The given Axes and its figure, or a new figure of ``figsize`` with one Axes (the ``ax=None`` idiom)."""
     if ax is None:
         fig, ax = plt.subplots(figsize=figsize)
         return fig, ax
@@ -39,7 +40,7 @@ def image_grid(images: torch.Tensor, nrow: int | None = None, ax: plt.Axes | Non
     for i, img in enumerate(imgs):
         r, c = divmod(i, nrow)
         canvas[pad + r * (28 + pad): pad + r * (28 + pad) + 28, pad + c * (28 + pad): pad + c * (28 + pad) + 28] = img
-    fig, ax = _axes(ax, (nrow * 0.6, rows * 0.6))
+    fig, ax = get_axes(ax, (nrow * 0.6, rows * 0.6))
     ax.imshow(canvas, cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
     ax.set_axis_off()
     if title:
