@@ -1,0 +1,212 @@
+"""The aggregate posterior q(z) = (1/N) sum_i q(z|x_i) and how far it is from the prior N(0, I).
+
+ELBO surgery (Hoffman & Johnson, 2016) splits the average KL term of the ELBO exactly in two:
+
+    E_i[ KL(q(z|x_i) || p(z)) ]  =  I_q(x; z)  +  KL(q(z) || p(z)),
+
+with (i, z) drawn as i ~ Uniform{1..N}, z ~ q(z|x_i), and
+``I_q = E[log q(z|x_i) - log q(z)]``, ``KL(q(z)||p(z)) = E[log q(z) - log p(z)]``.
+``log q(z)`` is a logsumexp over all N diagonal-Gaussian components, computed exactly (in float64,
+chunked over components so memory stays bounded); only the (i, z) draws are Monte Carlo, so every
+estimate here comes with a standard error. Also: the moments of q(z), 1-D marginal densities, and
+an MMD two-sample test (Gaussian RBF kernel, median-heuristic bandwidth, permutation p-value).
+
+Derived in notebooks/06_aggregate_posterior.ipynb.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+
+from vaelib.data import batch_indices, pixels
+from vaelib.losses import LOG_2PI, gaussian_log_prob, kl_std_normal, std_normal_log_prob
+
+
+@torch.no_grad()
+def encode_posteriors(model: Any, x: torch.Tensor, binarized: bool = True, seed: int = 0,
+                      batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+    """Encoder outputs for uint8 images ``x`` (N, 784) -> mu, logvar (N, D) in float64 (one seeded binarization)."""
+    model.eval()
+    gen = torch.Generator(device=x.device).manual_seed(seed)
+    mus, logvars = [], []
+    for idx in batch_indices(len(x), batch_size, shuffle=False, device=x.device):
+        mu, logvar = model.encode(pixels(x[idx], binarized, gen))
+        mus.append(mu.double())
+        logvars.append(logvar.double())
+    return torch.cat(mus), torch.cat(logvars)
+
+
+def sample_aggregate(mu: torch.Tensor, logvar: torch.Tensor, n: int,
+                     gen: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Draw n points from q(z): i ~ Uniform{0..N-1}, z ~ N(mu_i, exp(logvar_i)). Returns z (n, D) and i (n,)."""
+    idx = torch.randint(len(mu), (n,), generator=gen)
+    eps = torch.randn(n, mu.shape[1], generator=gen, dtype=mu.dtype)
+    return mu[idx] + (0.5 * logvar[idx]).exp() * eps, idx
+
+
+@torch.no_grad()
+def log_mixture_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, exclude: torch.Tensor | None = None,
+                        chunk: int = 4096) -> torch.Tensor:
+    """log q(z) = log (1/N) sum_j N(z; mu_j, diag exp(logvar_j)) for each row of z (M, D) -> (M,).
+
+    The squared distances come from two matrix products (float64), chunked over the N components.
+    ``exclude`` (M,) drops component ``exclude[m]`` for row m (leave-one-out: the mixture of the others).
+    """
+    z = z.double()
+    n = len(mu)
+    rows = torch.arange(len(z))
+    parts = []
+    for a in range(0, n, chunk):
+        m, lv = mu[a:a + chunk].double(), logvar[a:a + chunk].double()  # (C, D)
+        prec = (-lv).exp()  # (C, D)
+        const = lv.sum(-1) + (m.pow(2) * prec).sum(-1)  # (C,)
+        quad = z.pow(2) @ prec.T - 2.0 * z @ (m * prec).T + const  # (M, C): sum_d lv + (z - m)^2 / var
+        logp = -0.5 * (z.shape[1] * LOG_2PI + quad)  # (M, C)
+        if exclude is not None:
+            local = exclude - a
+            hit = (local >= 0) & (local < len(m))
+            logp[rows[hit], local[hit]] = -math.inf
+        parts.append(torch.logsumexp(logp, dim=1))  # (M,)
+    n_eff = n - 1 if exclude is not None else n
+    return torch.logsumexp(torch.stack(parts), dim=0) - math.log(n_eff)
+
+
+def _mean_se(v: torch.Tensor) -> tuple[float, float]:
+    return v.mean().item(), (v.std().item() / math.sqrt(len(v)) if len(v) > 1 else math.nan)
+
+
+@dataclass
+class AggregateTerms:
+    """The three ELBO-surgery terms in nats (each with a Monte Carlo standard error ``*_se``)."""
+
+    avg_kl: float          # E_i KL(q(z|x_i) || p(z)), closed form, exact over the N components
+    avg_kl_se: float       # spread over examples: std_i(KL_i) / sqrt(N)
+    mi: float              # I_q(x; z) = E[log q(z|x_i) - log q(z)], self component included (<= log N)
+    mi_se: float
+    marginal_kl: float     # KL(q(z) || p(z)) = E[log q(z) - log p(z)]
+    marginal_kl_se: float
+    gap: float             # (mi + marginal_kl) - avg_kl: zero up to Monte Carlo error
+    gap_se: float
+    mi_loo: float          # the same with log q(z) leaving component i out (q(z) of *other* data)
+    mi_loo_se: float
+    self_weight: float     # mean share of q(z) that comes from the component z was drawn from
+    n_components: int      # N
+    n_samples: int         # M draws of (i, z)
+    log_n: float
+
+    def to_dict(self) -> dict[str, float]:
+        """Plain JSON-able dict."""
+        return asdict(self)
+
+
+@torch.no_grad()
+def aggregate_terms(mu: torch.Tensor, logvar: torch.Tensor, n_samples: int, gen: torch.Generator | None = None,
+                    chunk: int = 4096) -> AggregateTerms:
+    """Estimate avg KL, I_q(x;z) and KL(q(z)||p(z)) from the N posteriors N(mu_i, exp(logvar_i)) (N, D)."""
+    mu, logvar = mu.double(), logvar.double()
+    kl_i = kl_std_normal(mu, logvar)  # (N,)
+    z, idx = sample_aggregate(mu, logvar, n_samples, gen)  # (M, D), (M,)
+    log_qzx = gaussian_log_prob(z, mu[idx], logvar[idx])  # (M,)
+    log_qz = log_mixture_density(z, mu, logvar, chunk=chunk)  # (M,)
+    log_qz_loo = log_mixture_density(z, mu, logvar, exclude=idx, chunk=chunk) if len(mu) > 1 else log_qz
+    log_pz = std_normal_log_prob(z)  # (M,)
+    avg_kl, avg_kl_se = _mean_se(kl_i)
+    mi, mi_se = _mean_se(log_qzx - log_qz)
+    mkl, mkl_se = _mean_se(log_qz - log_pz)
+    gap_terms = (log_qzx - log_pz) - avg_kl  # mi + mkl per draw, minus the exact left-hand side
+    gap, gap_se = _mean_se(gap_terms)
+    mi_loo, mi_loo_se = _mean_se(log_qzx - log_qz_loo)
+    self_w = (log_qzx - math.log(len(mu)) - log_qz).exp().mean().item()
+    return AggregateTerms(avg_kl, avg_kl_se, mi, mi_se, mkl, mkl_se, gap, gap_se, mi_loo, mi_loo_se, self_w,
+                          len(mu), n_samples, math.log(len(mu)))
+
+
+def aggregate_moments(mu: torch.Tensor, logvar: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact mean (D,) and covariance (D, D) of q(z): Cov = Cov_i(mu_i) + mean_i diag(exp(logvar_i))."""
+    mu, logvar = mu.double(), logvar.double()
+    mean = mu.mean(0)
+    centred = mu - mean
+    cov = centred.T @ centred / len(mu) + torch.diag(logvar.exp().mean(0))
+    return mean, cov
+
+
+def gaussian_kl_to_std(mean: torch.Tensor, cov: torch.Tensor) -> float:
+    """KL(N(mean, cov) || N(0, I)). For the moment-matched Gaussian g of q: KL(q||p) = KL(q||g) + this."""
+    d = len(mean)
+    return 0.5 * (torch.trace(cov) + mean @ mean - d - torch.logdet(cov)).item()
+
+
+@torch.no_grad()
+def marginal_density_1d(mu_d: torch.Tensor, logvar_d: torch.Tensor, grid: torch.Tensor,
+                        chunk: int = 8192) -> torch.Tensor:
+    """Density of one coordinate of q(z), (1/N) sum_i N(t; mu_id, var_id), at each grid point t -> (G,)."""
+    dens = torch.zeros(len(grid), dtype=torch.float64)
+    t = grid.double()[:, None]  # (G, 1)
+    for a in range(0, len(mu_d), chunk):
+        m, lv = mu_d[a:a + chunk].double(), logvar_d[a:a + chunk].double()  # (C,)
+        dens += (-0.5 * (LOG_2PI + lv + (t - m).pow(2) / lv.exp())).exp().sum(1)
+    return dens / len(mu_d)
+
+
+def marginal_kl_1d(mu: torch.Tensor, logvar: torch.Tensor, lim: float = 8.0, n_grid: int = 801) -> torch.Tensor:
+    """KL(q(z_d) || N(0, 1)) for every dimension d by quadrature on [-lim, lim] -> (D,)."""
+    grid = torch.linspace(-lim, lim, n_grid, dtype=torch.float64)
+    logp = -0.5 * (LOG_2PI + grid.pow(2))
+    out = []
+    for d in range(mu.shape[1]):
+        q = marginal_density_1d(mu[:, d], logvar[:, d], grid)
+        integrand = torch.where(q > 0, q * (q.clamp_min(1e-300).log() - logp), torch.zeros_like(q))
+        out.append(torch.trapezoid(integrand, grid))
+    return torch.stack(out)
+
+
+@dataclass
+class MMDResult:
+    """Unbiased MMD^2 with a Gaussian RBF kernel exp(-|a-b|^2 / (2 h^2)) and its permutation p-value."""
+
+    mmd2: float
+    p_value: float
+    bandwidth: float
+    n_perm: int
+
+
+def _mmd2_batched(k: torch.Tensor, in_x: torch.Tensor) -> torch.Tensor:
+    """Unbiased MMD^2 for each row of the 0/1 assignment matrix ``in_x`` (P, n + m) over kernel ``k`` -> (P,)."""
+    sx, sy = in_x.double(), 1.0 - in_x.double()  # (P, n + m)
+    n, m = sx[0].sum(), sy[0].sum()
+    diag = k.diagonal()
+    kxx = ((sx @ k) * sx).sum(1) - sx @ diag  # sum over i != j in x
+    kyy = ((sy @ k) * sy).sum(1) - sy @ diag
+    kxy = ((sx @ k) * sy).sum(1)
+    return kxx / (n * (n - 1)) + kyy / (m * (m - 1)) - 2.0 * kxy / (n * m)
+
+
+@torch.no_grad()
+def mmd_test(x: torch.Tensor, y: torch.Tensor, n_perm: int = 200, gen: torch.Generator | None = None,
+             bandwidth: float | None = None) -> MMDResult:
+    """Two-sample test of x (n, D) vs y (m, D): unbiased MMD^2, median-heuristic bandwidth, permutation p-value."""
+    pooled = torch.cat([x, y]).double()  # (n + m, D)
+    sq = torch.cdist(pooled, pooled).pow(2)
+    if bandwidth is None:
+        bandwidth = sq[torch.triu_indices(len(pooled), len(pooled), 1).unbind()].median().sqrt().item()
+    k = (-sq / (2 * bandwidth ** 2)).exp()  # (n + m, n + m)
+    n = len(x)
+    observed = _mmd2_batched(k, (torch.arange(len(pooled)) < n)[None])[0]
+    perms = torch.stack([torch.randperm(len(pooled), generator=gen) for _ in range(n_perm)])  # (P, n + m)
+    permuted = _mmd2_batched(k, perms < n)  # the first n of each permutation play x
+    exceed = int((permuted >= observed).sum())
+    return MMDResult(observed.item(), (1 + exceed) / (1 + n_perm), bandwidth, n_perm)
+
+
+@torch.no_grad()
+def grid_log_densities(mu: torch.Tensor, logvar: torch.Tensor, lim: float = 4.0,
+                       n: int = 121) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For a 2-D q(z): grid coordinates (n,), log q(z) and log N(z; 0, I) on the n x n grid (rows = z_2)."""
+    t = torch.linspace(-lim, lim, n, dtype=torch.float64)
+    zz = torch.stack(torch.meshgrid(t, t, indexing="xy"), -1).reshape(-1, 2)  # (n*n, 2): z_1 varies fastest
+    log_q = log_mixture_density(zz, mu, logvar).reshape(n, n)
+    log_p = std_normal_log_prob(zz).reshape(n, n)
+    return t, log_q, log_p
