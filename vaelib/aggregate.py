@@ -21,22 +21,16 @@ from typing import Any
 
 import torch
 
-from vaelib.data import batch_indices, pixels
+from vaelib.latent import encode_dataset
 from vaelib.losses import LOG_2PI, gaussian_log_prob, kl_std_normal, std_normal_log_prob
 
 
-@torch.no_grad()
 def encode_posteriors(model: Any, x: torch.Tensor, binarized: bool = True, seed: int = 0,
                       batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
     """Encoder outputs for uint8 images ``x`` (N, 784) -> mu, logvar (N, D) in float64 (one seeded binarization)."""
     model.eval()
-    gen = torch.Generator(device=x.device).manual_seed(seed)
-    mus, logvars = [], []
-    for idx in batch_indices(len(x), batch_size, shuffle=False, device=x.device):
-        mu, logvar = model.encode(pixels(x[idx], binarized, gen))
-        mus.append(mu.double())
-        logvars.append(logvar.double())
-    return torch.cat(mus), torch.cat(logvars)
+    mu, logvar = encode_dataset(model, x, binarized=binarized, seed=seed, batch_size=batch_size)
+    return mu.double(), logvar.double()
 
 
 def sample_aggregate(mu: torch.Tensor, logvar: torch.Tensor, n: int,

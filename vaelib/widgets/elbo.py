@@ -17,6 +17,7 @@ import torch
 from matplotlib.figure import Figure
 
 from vaelib.toy import exact_elbo, linear_gaussian_1d
+from vaelib.widgets import live_figure
 
 if TYPE_CHECKING:
     import ipywidgets
@@ -72,21 +73,12 @@ def make_elbo_widget(x: float = DEFAULTS["x"], a: float = DEFAULTS["a"], b: floa
                      s: float = DEFAULTS["s"]) -> "ipywidgets.VBox":
     """Two sliders (q's mean and std) and a live plot; returns the ipywidgets container to display."""
     import ipywidgets as widgets
-    from IPython.display import display
 
     mean = widgets.FloatSlider(value=0.0, min=-3.0, max=3.0, step=0.05, description="q mean")
     std = widgets.FloatSlider(value=1.0, min=0.1, max=2.0, step=0.02, description="q std")
-    out = widgets.Output()
+    def draw(q_mean: float, q_std: float) -> Figure:
+        fig, ax = plt.subplots(figsize=(7.0, 3.6))
+        elbo_readout(q_mean, q_std, x, a, b, s, ax=ax)
+        return fig
 
-    def redraw(_change=None) -> None:
-        with out:
-            out.clear_output(wait=True)
-            fig, ax = plt.subplots(figsize=(7.0, 3.6))
-            elbo_readout(mean.value, std.value, x, a, b, s, ax=ax)
-            display(fig)
-            plt.close(fig)
-
-    mean.observe(redraw, names="value")
-    std.observe(redraw, names="value")
-    redraw()
-    return widgets.VBox([widgets.HBox([mean, std]), out])
+    return live_figure([mean, std], draw)

@@ -15,6 +15,7 @@ import torch
 from matplotlib.figure import Figure
 
 from vaelib.losses import kl_std_normal
+from vaelib.widgets import live_figure
 
 if TYPE_CHECKING:
     import ipywidgets
@@ -82,21 +83,12 @@ def plot_kl_surface(ax: plt.Axes | None = None, mu_max: float = 3.0, logvar_max:
 def make_kl_widget(mu: float = 1.0, sigma: float = 0.5) -> "ipywidgets.VBox":
     """Sliders for mu and sigma wired to ``kl_explorer``; returns the ipywidgets box to display."""
     import ipywidgets as widgets
-    from IPython.display import display
 
     mu_s = widgets.FloatSlider(value=mu, min=-3.0, max=3.0, step=0.05, description="μ")
     sigma_s = widgets.FloatSlider(value=sigma, min=0.05, max=3.0, step=0.05, description="σ")
-    out = widgets.Output()
+    def draw(mu_value: float, sigma_value: float) -> Figure:
+        fig, ax = plt.subplots(figsize=(6.0, 3.5))
+        kl_explorer(mu_value, sigma_value, ax=ax)
+        return fig
 
-    def redraw(_change: object = None) -> None:
-        with out:
-            out.clear_output(wait=True)
-            fig, ax = plt.subplots(figsize=(6.0, 3.5))
-            kl_explorer(mu_s.value, sigma_s.value, ax=ax)
-            display(fig)
-            plt.close(fig)
-
-    mu_s.observe(redraw, names="value")
-    sigma_s.observe(redraw, names="value")
-    redraw()
-    return widgets.VBox([widgets.HBox([mu_s, sigma_s]), out])
+    return live_figure([mu_s, sigma_s], draw)

@@ -10,10 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 import torch
 
 from vaelib.latent import decode_probs, latent_scatter
 from vaelib.models import VAE
+from vaelib.widgets import live_figure
 
 
 def decode_point(model: VAE, z1: float, z2: float, axes: tuple[plt.Axes, plt.Axes] | None = None,
@@ -38,25 +40,17 @@ def make_latent_widget(model: VAE, mu: torch.Tensor | None = None, labels: torch
                        lim: float = 3.0) -> Any:
     """Two sliders (z1, z2) and an Output that redraws the scatter, the marker and the decoded digit."""
     import ipywidgets as widgets
-    from IPython.display import display
 
     style = {"description_width": "30px"}
     s1 = widgets.FloatSlider(value=0.0, min=-lim, max=lim, step=0.05, description="z1", style=style,
                              continuous_update=False)
     s2 = widgets.FloatSlider(value=0.0, min=-lim, max=lim, step=0.05, description="z2", style=style,
                              continuous_update=False)
-    out = widgets.Output()
 
-    def redraw(_: Any = None) -> None:
-        with out:
-            out.clear_output(wait=True)
-            fig, axes = plt.subplots(1, 2, figsize=(9, 4), gridspec_kw={"width_ratios": [1.4, 1]})
-            decode_point(model, s1.value, s2.value, axes=(axes[0], axes[1]), mu=mu, labels=labels)
-            fig.tight_layout()
-            display(fig)
-            plt.close(fig)
+    def draw(z1: float, z2: float) -> Figure:
+        fig, axes = plt.subplots(1, 2, figsize=(9, 4), gridspec_kw={"width_ratios": [1.4, 1]})
+        decode_point(model, z1, z2, axes=(axes[0], axes[1]), mu=mu, labels=labels)
+        fig.tight_layout()
+        return fig
 
-    s1.observe(redraw, names="value")
-    s2.observe(redraw, names="value")
-    redraw()
-    return widgets.VBox([widgets.HBox([s1, s2]), out])
+    return live_figure([s1, s2], draw)
