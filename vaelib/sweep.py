@@ -95,7 +95,7 @@ def run_sweep(cfg: SweepConfig, data: MNIST, device: str | torch.device = "cpu",
     t0 = time.perf_counter()
     runs = [run_one(cfg, d, k, data, device, progress=progress)
             for d, k in tqdm(cfg.runs(), desc="sweep", disable=not progress)]
-    return {"config": asdict(cfg), "runs": runs, "wall_seconds": round(time.perf_counter() - t0, 1),
+    return {"config": asdict(cfg), "runs": runs, "wall_seconds": round(time.perf_counter() - t0, 3),
             "device": f"{device.type} ({platform.machine()}, {torch.get_num_threads()} threads, nice {os.nice(0)})",
             "torch": torch.__version__}
 
