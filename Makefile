@@ -19,7 +19,7 @@ LAB_FLAGS := --ip=127.0.0.1 --notebook-dir=notebooks --LabApp.news_url=None \
              --LabApp.check_for_updates_class=jupyterlab.handlers.announcements.NeverCheckForUpdate $(ROOT_FLAG)
 PYTEST_NB := --nbval-lax --nbval-current-env --nbval-cell-timeout=600
 
-.PHONY: setup lab test unit notebooks bench pretrained clean-outputs help
+.PHONY: setup lab test unit notebooks bench pretrained clean-outputs help html fresh-check
 
 help:
 	@echo "make lab        set up .venv and open the series in JupyterLab (127.0.0.1, with a token)"
@@ -27,6 +27,8 @@ help:
 	@echo "make unit       unit tests only;  make notebooks  notebooks only (smoke mode)"
 	@echo "make bench      python benchmarks/train_speed.py --epochs 3"
 	@echo "make pretrained rebuild the shipped checkpoints (python -m vaelib.pretrained build)"
+	@echo "make html       executed HTML edition in _build/html/ (offline maths, figures, widgets)"
+	@echo "make fresh-check clone the committed repo into a temp folder and run make test + make lab there"
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,3 +59,15 @@ pretrained: setup
 
 clean-outputs: setup
 	$(BIN)/jupyter nbconvert --clear-output --inplace notebooks/*.ipynb
+
+# The executed HTML edition in _build/html/ (VAELIB_SMOKE=1 make html for the quick one). MathJax,
+# require.js and the widget renderer are fetched once with `npm pack` into _build/web-deps/ and
+# copied next to the pages, so they render offline.
+HTML_DIR ?= _build/html
+
+html: setup
+	$(BIN)/python tools/html_edition.py --out $(HTML_DIR)
+
+# Clone the committed repo into an empty folder and run the README's commands there (slow: a new .venv).
+fresh-check:
+	tools/fresh_check.sh

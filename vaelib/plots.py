@@ -36,7 +36,7 @@ def image_grid(images: torch.Tensor, nrow: int | None = None, ax: plt.Axes | Non
     n = len(imgs)
     nrow = nrow or math.ceil(math.sqrt(n))
     rows = math.ceil(n / nrow)
-    canvas = np.ones((rows * (28 + pad) + pad, nrow * (28 + pad) + pad))
+    canvas = np.full((rows * (28 + pad) + pad, nrow * (28 + pad) + pad), 0.15)  # light-grey separators
     for i, img in enumerate(imgs):
         r, c = divmod(i, nrow)
         canvas[pad + r * (28 + pad): pad + r * (28 + pad) + 28, pad + c * (28 + pad): pad + c * (28 + pad) + 28] = img
