@@ -1,0 +1,127 @@
+"""vaelib.priors against torch.distributions, closed forms, and numerical integration (float64)."""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
+
+from vaelib.losses import kl_std_normal, reparameterize, std_normal_log_prob
+from vaelib.priors import GaussianMixturePrior, VampPrior, log_mixture_of_gaussians, mc_kl
+
+F64 = torch.float64
+
+
+def gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def linear_encoder(input_dim: int, D: int, seed: int = 0) -> nn.Linear:
+    """A tiny float64 'encoder' u -> (mu, logvar) for tests: one linear layer, output split in two."""
+    torch.manual_seed(seed)
+    return nn.Linear(input_dim, 2 * D).double()
+
+
+def encode_with(layer: nn.Linear):
+    return lambda u: tuple(layer(u).chunk(2, dim=-1))
+
+
+def grid_2d(half_width: float = 10.0, n: int = 401) -> tuple[torch.Tensor, float]:
+    t = torch.linspace(-half_width, half_width, n, dtype=F64)
+    zz = torch.stack(torch.meshgrid(t, t, indexing="ij"), -1).reshape(-1, 2)  # (n^2, 2)
+    return zz, (t[1] - t[0]).item() ** 2
+
+
+def test_mixture_log_density_equals_torch_distributions_and_a_direct_sum():
+    K, D = 5, 3
+    g = gen()
+    means = torch.randn(K, D, generator=g, dtype=F64) * 2
+    logvars = torch.randn(K, D, generator=g, dtype=F64)
+    logits = torch.randn(K, generator=g, dtype=F64)
+    z = torch.randn(6, 4, D, generator=g, dtype=F64) * 3  # (6, 4, D): arbitrary leading dims
+    comps = Independent(Normal(means, (0.5 * logvars).exp()), 1)
+    ref = MixtureSameFamily(Categorical(logits=logits), comps).log_prob(z)
+    out = log_mixture_of_gaussians(z, means, logvars, logits)
+    assert out.shape == (6, 4) and torch.allclose(out, ref, rtol=1e-12, atol=1e-12)
+    w = torch.softmax(logits, 0)
+    direct = sum(w[k] * comps.log_prob(z.unsqueeze(-2))[..., k].exp() for k in range(K)).log()
+    assert torch.allclose(out, direct, rtol=1e-10)
+    uniform = log_mixture_of_gaussians(z, means, logvars)
+    assert torch.allclose(uniform, log_mixture_of_gaussians(z, means, logvars, torch.zeros(K, dtype=F64)))
+    far = log_mixture_of_gaussians(torch.full((1, D), 1e3, dtype=F64), means, logvars)  # exp underflows
+    assert torch.isfinite(far).all()
+
+
+def test_vampprior_with_one_pseudo_input_mapped_to_the_origin_is_the_standard_normal():
+    prior = VampPrior(1, input_dim=784, init=torch.zeros(1, 784, dtype=F64))
+    encoder_fn = lambda u: (torch.zeros(u.shape[0], 4, dtype=F64), torch.zeros(u.shape[0], 4, dtype=F64))  # noqa: E731
+    z = torch.randn(100, 4, generator=gen(), dtype=F64)
+    assert torch.allclose(prior.log_prob(z, encoder_fn), std_normal_log_prob(z))
+
+
+def test_vampprior_default_init_and_shapes():
+    prior = VampPrior(7, input_dim=784, generator=gen())
+    u = prior.pseudo_inputs
+    assert u.shape == (7, 784) and abs(u.mean().item() - 0.5) < 0.01 and abs(u.std().item() - 0.01) < 0.002
+    layer = linear_encoder(784, 3).float()
+    assert prior.log_prob(torch.randn(2, 5, 3), encode_with(layer)).shape == (2, 5)
+    assert prior.sample(11, encode_with(layer), gen()).shape == (11, 3)
+
+
+def test_vampprior_normalizes_on_a_2d_grid():
+    layer = linear_encoder(6, 2)
+    with torch.no_grad():
+        layer.weight[:2].mul_(3.0)  # spread the component means out ...
+        layer.weight[2:].mul_(0.3)  # ... and make them narrower than N(0, I)
+        layer.bias[2:].fill_(-1.0)
+    prior = VampPrior(4, input_dim=6, init=torch.randn(4, 6, generator=gen(), dtype=F64))
+    zz, dA = grid_2d()
+    mu, logvar = prior.components(encode_with(layer))
+    assert (mu.abs() + 6 * (0.5 * logvar).exp()).max() < 10  # all mass inside the grid
+    total = prior.log_prob(zz, encode_with(layer)).exp().sum() * dA
+    assert abs(total.item() - 1) < 1e-4
+
+
+def test_gaussian_mixture_prior_normalizes_samples_and_learns():
+    prior = GaussianMixturePrior(3, 2, init_scale=2.0, generator=gen()).double()
+    with torch.no_grad():
+        prior.logits.copy_(torch.tensor([0.0, 1.0, -1.0]))
+        prior.logvars.fill_(-1.0)
+    zz, dA = grid_2d()
+    assert abs((prior.log_prob(zz).exp().sum() * dA).item() - 1) < 1e-4
+    z = prior.sample(40_000, gen(1))
+    expected = (torch.softmax(prior.logits, 0).unsqueeze(-1) * prior.means).sum(0)
+    assert (z.mean(0) - expected).abs().max() < 4 * z.std(0).max() / math.sqrt(40_000)
+    prior.log_prob(z[:100]).sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in prior.parameters())
+
+
+def test_mc_kl_is_unbiased_for_the_closed_form_with_the_predicted_variance():
+    g = gen()
+    mu = torch.randn(4, 3, generator=g, dtype=F64)
+    logvar = torch.randn(4, 3, generator=g, dtype=F64)
+    n = 100_000
+    z = reparameterize(mu, logvar, g, n_samples=n)  # (n, 4, 3)
+    samples = mc_kl(z, mu, logvar, std_normal_log_prob(z))  # (n, 4)
+    est, se = samples.mean(0), samples.std(0) / math.sqrt(n)
+    assert ((est - kl_std_normal(mu, logvar)).abs() < 4 * se).all()
+    var = logvar.exp()
+    predicted = ((var - 1).pow(2) / 2 + mu.pow(2) * var).sum(-1)  # the docstring's variance formula
+    assert torch.allclose(samples.var(0), predicted, rtol=0.05)
+
+
+def test_gradients_reach_the_pseudo_inputs_and_the_encoder():
+    layer = linear_encoder(10, 2)
+    prior = VampPrior(3, input_dim=10, init=torch.rand(3, 10, generator=gen(), dtype=F64))
+    x = torch.rand(8, 10, generator=gen(1), dtype=F64)
+    mu, logvar = encode_with(layer)(x)
+    z = reparameterize(mu, logvar, gen(2))
+    kl = mc_kl(z, mu, logvar, prior.log_prob(z, encode_with(layer)))  # (8,)
+    kl.mean().backward()
+    assert prior.pseudo_inputs.grad is not None and prior.pseudo_inputs.grad.abs().sum() > 0
+    assert layer.weight.grad.abs().sum() > 0
+    # the prior's own path alone also reaches the encoder (it shares its parameters)
+    layer.zero_grad()
+    prior.log_prob(z.detach(), encode_with(layer)).sum().backward()
+    assert layer.weight.grad.abs().sum() > 0
