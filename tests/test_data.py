@@ -95,3 +95,12 @@ def test_batch_indices_cover_every_example_once():
     idx = torch.cat(list(batch_indices(1000, 128, torch.Generator().manual_seed(0))))
     assert sorted(idx.tolist()) == list(range(1000))
     assert torch.equal(torch.cat(list(batch_indices(10, 4, shuffle=False))), torch.arange(10))
+
+
+def test_file_digest_matches_hashlib(tmp_path):
+    import hashlib
+
+    path = tmp_path / "blob.bin"
+    path.write_bytes(bytes(range(256)) * 5000)  # > 1 MB, so more than one block is read
+    for algorithm in ("md5", "sha256"):
+        assert data_mod.file_digest(path, algorithm) == hashlib.new(algorithm, path.read_bytes()).hexdigest()

@@ -136,3 +136,15 @@ def test_bernoulli_log_prob_broadcasts_x_over_sample_dims():
     ref = Bernoulli(logits=logits).log_prob(x.expand(5, 3, 784)).sum(-1)
     assert torch.allclose(bernoulli_log_prob(logits, x), ref)
     assert torch.allclose(bernoulli_log_prob(logits[0], x.expand(5, 3, 784)), ref[0].expand(5, 3))
+
+
+def test_mean_se_is_mean_and_standard_error():
+    import statistics
+
+    from vaelib.evaluate import mean_se
+
+    v = torch.randn(500, generator=g)
+    m, se = mean_se(v)
+    values = v.double().tolist()
+    assert abs(m - statistics.fmean(values)) < 1e-12
+    assert abs(se - statistics.stdev(values) / math.sqrt(500)) < 1e-12

@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from vaelib.evaluate import mean_se
 from vaelib.latent import encode_dataset
 from vaelib.losses import LOG_2PI, gaussian_log_prob, kl_std_normal, std_normal_log_prob
 
@@ -74,10 +75,6 @@ def log_mixture_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
     return out - math.log(n_eff)
 
 
-def _mean_se(v: torch.Tensor) -> tuple[float, float]:
-    return v.mean().item(), (v.std().item() / math.sqrt(len(v)) if len(v) > 1 else math.nan)
-
-
 @dataclass
 class AggregateTerms:
     """The three ELBO-surgery terms in nats (each with a Monte Carlo standard error ``*_se``)."""
@@ -113,12 +110,12 @@ def aggregate_terms(mu: torch.Tensor, logvar: torch.Tensor, n_samples: int, gen:
     log_qz = log_mixture_density(z, mu, logvar, chunk=chunk)  # (M,)
     log_qz_loo = log_mixture_density(z, mu, logvar, exclude=idx, chunk=chunk) if len(mu) > 1 else log_qz
     log_pz = std_normal_log_prob(z)  # (M,)
-    avg_kl, avg_kl_se = _mean_se(kl_i)
-    mi, mi_se = _mean_se(log_qzx - log_qz)
-    mkl, mkl_se = _mean_se(log_qz - log_pz)
+    avg_kl, avg_kl_se = mean_se(kl_i)
+    mi, mi_se = mean_se(log_qzx - log_qz)
+    mkl, mkl_se = mean_se(log_qz - log_pz)
     gap_terms = (log_qzx - log_pz) - avg_kl  # mi + mkl per draw, minus the exact left-hand side
-    gap, gap_se = _mean_se(gap_terms)
-    mi_loo, mi_loo_se = _mean_se(log_qzx - log_qz_loo)
+    gap, gap_se = mean_se(gap_terms)
+    mi_loo, mi_loo_se = mean_se(log_qzx - log_qz_loo)
     self_w = (log_qzx - math.log(len(mu)) - log_qz).exp().mean().item()
     return AggregateTerms(avg_kl, avg_kl_se, mi, mi_se, mkl, mkl_se, gap, gap_se, mi_loo, mi_loo_se, self_w,
                           len(mu), n_samples, math.log(len(mu)))
@@ -147,14 +144,14 @@ def marginal_density_1d(mu_d: torch.Tensor, logvar_d: torch.Tensor, grid: torch.
     t = grid.double()[:, None]  # (G, 1)
     for a in range(0, len(mu_d), chunk):
         m, lv = mu_d[a:a + chunk].double(), logvar_d[a:a + chunk].double()  # (C,)
-        dens += (-0.5 * (LOG_2PI + lv + (t - m).pow(2) / lv.exp())).exp().sum(1)
+        dens += gaussian_log_prob(t.unsqueeze(-1), m.unsqueeze(-1), lv.unsqueeze(-1)).exp().sum(1)  # (G, C) -> (G,)
     return dens / len(mu_d)
 
 
 def marginal_kl_1d(mu: torch.Tensor, logvar: torch.Tensor, lim: float = 8.0, n_grid: int = 801) -> torch.Tensor:
     """KL(q(z_d) || N(0, 1)) for every dimension d by quadrature on [-lim, lim] -> (D,)."""
     grid = torch.linspace(-lim, lim, n_grid, dtype=torch.float64)
-    logp = -0.5 * (LOG_2PI + grid.pow(2))
+    logp = std_normal_log_prob(grid.unsqueeze(-1))  # (G,)
     out = []
     for d in range(mu.shape[1]):
         q = marginal_density_1d(mu[:, d], logvar[:, d], grid)

@@ -22,6 +22,7 @@ from torch import nn
 
 from vaelib.config import PRETRAINED_DIR
 from vaelib.data import MNIST, batch_indices, grey, load_mnist
+from vaelib.evaluate import mean_se
 
 CLASSIFIER_PATH = PRETRAINED_DIR / "classifier.pt"
 FORMAT = "vaelib-classifier-v1"
@@ -103,9 +104,10 @@ def sample_quality(probs: torch.Tensor) -> dict[str, Any]:
     hist = torch.bincount(probs.argmax(1), minlength=10).double() / len(probs)  # (10,)
     entropy = -(hist * hist.clamp_min(1e-12).log()).sum().item()
     conf = probs.max(1).values.double()
+    confidence, confidence_se = mean_se(conf)
     return {"hist": hist.tolist(), "entropy": entropy, "entropy_ratio": entropy / math.log(10),
-            "kl_uniform": math.log(10) - entropy, "confidence": conf.mean().item(),
-            "confidence_se": conf.std().item() / math.sqrt(len(conf)), "n": len(probs)}
+            "kl_uniform": math.log(10) - entropy, "confidence": confidence,
+            "confidence_se": confidence_se, "n": len(probs)}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -15,7 +15,8 @@ from vaelib.data import batch_indices, pixels
 from vaelib.losses import LatentVariableModel, elbo_terms, iwae_log_px
 
 
-def _mean_se(values: torch.Tensor) -> tuple[float, float]:
+def mean_se(values: torch.Tensor) -> tuple[float, float]:
+    """Mean and standard error of the mean (std / sqrt(n), float64) of a 1-D tensor of per-example values."""
     v = values.double()
     se = v.std().item() / math.sqrt(len(v)) if len(v) > 1 else float("nan")
     return v.mean().item(), se
@@ -43,5 +44,5 @@ def evaluate(model: LatentVariableModel, x: torch.Tensor, *, binarized: bool = T
     out: dict[str, float] = {"n": float(n), "k": float(k)}
     for name, chunks in parts.items():
         if chunks:
-            out[name], out[name + "_se"] = _mean_se(torch.cat(chunks))
+            out[name], out[name + "_se"] = mean_se(torch.cat(chunks))
     return out

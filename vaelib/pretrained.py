@@ -10,7 +10,6 @@ in pretrained/manifest.json: ``name``, ``file``, ``config``, ``epochs``, ``sha25
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import platform
 import time
@@ -20,6 +19,7 @@ from typing import Any
 import torch
 
 from vaelib.config import PRETRAINED_DIR, get_device, runs_dir
+from vaelib.data import file_digest
 from vaelib.models import ModelConfig
 
 MANIFEST = PRETRAINED_DIR / "manifest.json"
@@ -39,11 +39,7 @@ def shipped_configs() -> dict[str, Any]:
 
 def sha256(path: str | Path) -> str:
     """Hex SHA-256 of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return file_digest(path, "sha256")
 
 
 def read_manifest(path: str | Path | None = None) -> list[dict[str, Any]]:

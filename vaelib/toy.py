@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from vaelib.losses import LOG_2PI, std_normal_log_prob
+from vaelib.losses import LOG_2PI, kl_std_normal, std_normal_log_prob
 
 
 class LinearGaussian:
@@ -91,7 +91,7 @@ def exact_elbo(model: LinearGaussian, x: torch.Tensor, mu: torch.Tensor, logvar:
     resid = x - mu @ model.W.T - model.b  # (B, P)
     spread = logvar.exp() @ (model.W**2).sum(0)  # (B,): E_q of the decoder-mean variance
     expected_log_lik = -0.5 * (P * (LOG_2PI + 2 * math.log(model.s)) + ((resid**2).sum(-1) + spread) / model.s**2)
-    return expected_log_lik - 0.5 * (mu**2 + logvar.exp() - logvar - 1.0).sum(-1)
+    return expected_log_lik - kl_std_normal(mu, logvar)
 
 
 def kl_to_posterior(model: LinearGaussian, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
