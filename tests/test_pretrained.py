@@ -1,4 +1,4 @@
-"""The shipped checkpoints: intact (sha256), small (< 30 MB), and as good as the manifest says.
+"""The shipped checkpoints: intact (sha256), small (<= 40 MB in all), and as good as the manifest says.
 
 Each model is re-evaluated on a subset of the test set with the manifest's ``eval_seed`` and few importance
 samples, and compared with the manifest's full-test-set numbers within Monte Carlo error: the subset's
@@ -9,8 +9,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vaelib.evaluate import evaluate
-from vaelib.pretrained import MANIFEST, load_pretrained, read_manifest, sha256
+from vaelib.evaluate import evaluate, paired_difference
+from vaelib.pretrained import MANIFEST, find_pretrained, load_eval_values, load_pretrained, read_manifest, sha256, shipped_configs
+from vaelib.train import TrainConfig
 
 pytestmark = pytest.mark.skipif(not MANIFEST.exists(), reason=f"no {MANIFEST.name} yet: build the shipped models "
                                 "with `python -m vaelib.pretrained build` (see README)")
@@ -18,8 +19,12 @@ ENTRIES = read_manifest(MANIFEST) if MANIFEST.exists() else []
 N_SUBSET, K_SUBSET, Z = 200, 50, 4.0  # test images, importance samples, SEs of tolerance
 
 
-def test_manifest_lists_both_shipped_models():
-    assert {m["name"] for m in ENTRIES} >= {"mlp-d2", "mlp-d50"}
+def test_manifest_lists_every_shipped_config_with_that_config():
+    by_name = {m["name"]: m for m in ENTRIES}
+    for name, cfg in shipped_configs().items():
+        assert name in by_name, f"{name} is a shipped config but not built: python -m vaelib.pretrained build {name}"
+        assert TrainConfig.from_dict(by_name[name]["config"]) == cfg, f"{name} was built with another config"
+        assert find_pretrained(cfg.to_dict()) == MANIFEST.parent / by_name[name]["file"]
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=[m["name"] for m in ENTRIES])
@@ -29,9 +34,20 @@ def test_file_matches_sha256(entry):
     assert sha256(path) == entry["sha256"]
 
 
-def test_total_size_under_30_mb():
-    total = sum((MANIFEST.parent / m["file"]).stat().st_size for m in ENTRIES)
-    assert total < 30 * 1024**2, f"shipped checkpoints take {total / 1024**2:.1f} MiB"
+def test_everything_shipped_is_at_most_40_mb():
+    total = sum(p.stat().st_size for p in MANIFEST.parent.iterdir() if p.is_file())
+    assert total <= 40 * 1000**2, f"pretrained/ holds {total / 1000**2:.1f} MB"
+
+
+@pytest.mark.parametrize("entry", [m for m in ENTRIES if "values_file" in m],
+                         ids=[m["name"] for m in ENTRIES if "values_file" in m])
+def test_per_example_values_are_intact_and_average_to_the_manifest(entry):
+    path = MANIFEST.parent / entry["values_file"]
+    assert sha256(path) == entry["values_sha256"]
+    values = torch.load(path, weights_only=True)
+    assert values["log_px"].shape == values["elbo"].shape == (entry["n_test"],) and values["k"] == entry["k"]
+    assert abs(values["log_px"].double().mean().item() - entry["test_logpx"]) < 1e-4
+    assert abs(values["elbo"].double().mean().item() - entry["test_elbo"]) < 1e-4
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=[m["name"] for m in ENTRIES])
@@ -52,3 +68,11 @@ def test_reevaluation_agrees_with_manifest(entry, mnist):
     assert live["log_px"] <= entry["test_logpx"] + Z * live["log_px_se"], (live, entry)
     assert live["log_px"] >= entry["test_elbo"] - Z * live["elbo_se"], (live, entry)
     assert live["log_px"] > live["elbo"]  # same images: the k=50 bound is above the single-sample ELBO
+    if "values_file" in entry:  # same images *and* the same binarization as the shipped per-image values: pair them
+        live = evaluate(model, mnist.test_x[:N_SUBSET], k=K_SUBSET, seed=entry["eval_seed"], batch_size=100,
+                        per_example=True)["values"]
+        shipped = load_eval_values(entry["name"])
+        d, se = paired_difference(live["elbo"], shipped["elbo"][:N_SUBSET])
+        assert abs(d) <= Z * se, (d, se)
+        d, se = paired_difference(live["log_px"], shipped["log_px"][:N_SUBSET])
+        assert d <= Z * se, (d, se)  # k = 50 <= the manifest's k

@@ -60,10 +60,12 @@ def test_vampprior_with_one_pseudo_input_mapped_to_the_origin_is_the_standard_no
     assert torch.allclose(prior.log_prob(z, encoder_fn), std_normal_log_prob(z))
 
 
-def test_vampprior_default_init_and_shapes():
-    prior = VampPrior(7, input_dim=784, generator=gen())
+def test_vampprior_default_init_inputs_in_unit_box_and_shapes():
+    prior = VampPrior(7, input_dim=784, init_mean=0.05, init_std=0.01, generator=gen())
     u = prior.pseudo_inputs
-    assert u.shape == (7, 784) and abs(u.mean().item() - 0.5) < 0.01 and abs(u.std().item() - 0.01) < 0.002
+    assert u.shape == (7, 784) and abs(u.mean().item() - 0.05) < 0.001 and abs(u.std().item() - 0.01) < 0.001
+    prior.pseudo_inputs.data[0, :3] = torch.tensor([-2.0, 0.5, 3.0])  # the hardtanh clips what the encoder sees
+    assert prior.inputs()[0, :3].tolist() == [0.0, 0.5, 1.0] and (prior.inputs() >= 0).all()
     layer = linear_encoder(784, 3).float()
     assert prior.log_prob(torch.randn(2, 5, 3), encode_with(layer)).shape == (2, 5)
     assert prior.sample(11, encode_with(layer), gen()).shape == (11, 3)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -101,15 +101,21 @@ class AggregateTerms:
 
 @torch.no_grad()
 def aggregate_terms(mu: torch.Tensor, logvar: torch.Tensor, n_samples: int, gen: torch.Generator | None = None,
-                    chunk: int = 4096) -> AggregateTerms:
-    """Estimate avg KL, I_q(x;z) and KL(q(z)||p(z)) from the N posteriors N(mu_i, exp(logvar_i)) (N, D)."""
+                    chunk: int = 4096, log_prior: Callable[[torch.Tensor], torch.Tensor] | None = None
+                    ) -> AggregateTerms:
+    """Estimate avg KL, I_q(x;z) and KL(q(z)||p(z)) from the N posteriors N(mu_i, exp(logvar_i)) (N, D).
+
+    ``log_prior`` (z (M, D) float64 -> (M,)) replaces N(0, I) by a model's own prior (a VampPrior,
+    notebook 07). The average KL then has no closed form: it is estimated from the same draws, so the
+    identity gap is zero by construction and only I_q and KL(q(z)||p(z)) are informative.
+    """
     mu, logvar = mu.double(), logvar.double()
-    kl_i = kl_std_normal(mu, logvar)  # (N,)
     z, idx = sample_aggregate(mu, logvar, n_samples, gen)  # (M, D), (M,)
     log_qzx = gaussian_log_prob(z, mu[idx], logvar[idx])  # (M,)
     log_qz = log_mixture_density(z, mu, logvar, chunk=chunk)  # (M,)
     log_qz_loo = log_mixture_density(z, mu, logvar, exclude=idx, chunk=chunk) if len(mu) > 1 else log_qz
-    log_pz = std_normal_log_prob(z)  # (M,)
+    log_pz = std_normal_log_prob(z) if log_prior is None else log_prior(z).double()  # (M,)
+    kl_i = kl_std_normal(mu, logvar) if log_prior is None else log_qzx - log_pz  # (N,) exact, or (M,) Monte Carlo
     avg_kl, avg_kl_se = mean_se(kl_i)
     mi, mi_se = mean_se(log_qzx - log_qz)
     mkl, mkl_se = mean_se(log_qz - log_pz)

@@ -1,12 +1,15 @@
 """Evaluation over a whole split: mean ELBO terms and the importance-weighted log p(x), with standard errors.
 
 Every estimate here samples z (the ELBO with z = mu is not the ELBO; notebook 04 shows the
-difference) and, for binarized data, draws one dynamic binarization of the split from the seeded
-generator, so a number is reproducible for a given seed. Used by notebooks 04-06 and the trainer.
+difference) and, for binarized data, draws one dynamic binarization of the split from its own seeded
+generator (z has another), so a number is reproducible for a given seed and two models evaluated with
+the same seed see the same binary images: their per-example values can be compared pairwise
+(``per_example=True``). Used by notebooks 04-07 and the trainer.
 """
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -22,27 +25,41 @@ def mean_se(values: torch.Tensor) -> tuple[float, float]:
     return v.mean().item(), se
 
 
+def paired_difference(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
+    """Mean and standard error of a - b over the same examples (N,): the SE of the *paired* differences,
+    usually far smaller than the two SEs combined, since most of the spread is which image it is."""
+    if a.shape != b.shape:
+        raise ValueError(f"paired values must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+    return mean_se(a.double() - b.double())
+
+
 @torch.no_grad()
 def evaluate(model: LatentVariableModel, x: torch.Tensor, *, binarized: bool = True, k: int = 0, seed: int = 0,
-             batch_size: int = 500, progress: bool = False) -> dict[str, float]:
+             batch_size: int = 500, progress: bool = False, per_example: bool = False) -> dict[str, Any]:
     """Mean per-example ``elbo``, ``recon``, ``kl`` (and ``log_px`` with ``k`` importance samples if k > 0),
-    each with its standard error ``*_se`` over examples, for uint8 images ``x`` (N, 784)."""
+    each with its standard error ``*_se`` over examples, for uint8 images ``x`` (N, 784).
+
+    The KL is the closed form where the model has one, else the single-sample Monte Carlo KL (a VampPrior).
+    ``per_example=True`` adds the (N,) float64 tensors under ``"values"``, for paired comparisons."""
     if hasattr(model, "eval"):
         model.eval()
-    gen = torch.Generator(device=x.device).manual_seed(seed)
+    bin_gen = torch.Generator(device=x.device).manual_seed(seed)  # the binarization: same for every model
+    gen = torch.Generator(device=x.device).manual_seed(seed + 1_000_003)  # z
     parts: dict[str, list[torch.Tensor]] = {"elbo": [], "recon": [], "kl": [], "log_px": []}
     n = len(x)
     for idx in tqdm(list(batch_indices(n, batch_size, shuffle=False, device=x.device)),
                     desc=f"evaluate (k={k})", disable=not progress, leave=False):
-        xb = pixels(x[idx], binarized, gen)
+        xb = pixels(x[idx], binarized, bin_gen)
         terms = elbo_terms(model, xb, gen)
         parts["elbo"].append(terms.elbo)
         parts["recon"].append(terms.recon)
         parts["kl"].append(terms.kl)
         if k > 0:
             parts["log_px"].append(iwae_log_px(model, xb, k, gen))
-    out: dict[str, float] = {"n": float(n), "k": float(k)}
-    for name, chunks in parts.items():
-        if chunks:
-            out[name], out[name + "_se"] = mean_se(torch.cat(chunks))
+    out: dict[str, Any] = {"n": float(n), "k": float(k)}
+    values = {name: torch.cat(chunks).double().cpu() for name, chunks in parts.items() if chunks}
+    for name, v in values.items():
+        out[name], out[name + "_se"] = mean_se(v)
+    if per_example:
+        out["values"] = values
     return out

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -21,7 +21,12 @@ LOG_2PI = math.log(2 * math.pi)
 
 
 class LatentVariableModel(Protocol):
-    """What the ELBO and IWAE need from a model (vaelib.models and vaelib.toy implement it)."""
+    """What the ELBO and IWAE need from a model (vaelib.models and vaelib.toy implement it).
+
+    A model may also define ``encode_dist(x)`` (q(z|x) as an object with ``rsample`` and ``log_prob``, e.g. a vMF),
+    ``has_closed_kl`` and ``closed_kl(posterior)``; without them q(z|x) is the diagonal Gaussian
+    ``encode`` returns and the closed-form KL is the one to N(0, I) (see ``posterior_of``).
+    """
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...  # (B, D), (B, D)
 
@@ -70,6 +75,35 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Gene
     return mu + (0.5 * logvar).exp() * eps
 
 
+class DiagonalGaussian:
+    """q(z|x) = N(mu, diag exp(logvar)), with the interface the ELBO and IWAE use (shared with the vMF)."""
+
+    def __init__(self, mu: torch.Tensor, logvar: torch.Tensor) -> None:
+        self.mu, self.logvar = mu, logvar  # (B, D) each
+
+    def rsample(self, n: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Reparameterized z, (B, D) or (n, B, D)."""
+        return reparameterize(self.mu, self.logvar, generator, n_samples=n)
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """log q(z|x) (..., B)."""
+        return gaussian_log_prob(z, self.mu, self.logvar)
+
+
+def posterior_of(model: LatentVariableModel, x: torch.Tensor) -> Any:
+    """q(z|x): ``model.encode_dist(x)`` where the model defines it, else the diagonal Gaussian of ``model.encode(x)``."""
+    if hasattr(model, "encode_dist"):
+        return model.encode_dist(x)
+    return DiagonalGaussian(*model.encode(x))
+
+
+def closed_form_kl(model: LatentVariableModel, post: Any) -> torch.Tensor:
+    """The model's closed-form KL(q(z|x) || p(z)) per example (default: Gaussian to N(0, I))."""
+    if hasattr(model, "closed_kl"):
+        return model.closed_kl(post)
+    return kl_std_normal(post.mu, post.logvar)
+
+
 @dataclass
 class ELBOTerms:
     """Per-example terms, each of shape ``(B,)``: ``elbo = -recon - kl``."""
@@ -80,16 +114,16 @@ class ELBOTerms:
 
 
 def elbo_terms(model: LatentVariableModel, x: torch.Tensor, generator: torch.Generator | None = None,
-               kl: Literal["closed", "mc"] = "closed") -> ELBOTerms:
-    """Single-sample ELBO per example. ``kl="closed"`` uses the Gaussian closed form (prior N(0,I));
-    ``kl="mc"`` uses log q(z|x) - log p(z) at the same z (any prior)."""
-    mu, logvar = model.encode(x)  # (B, D) each
-    z = reparameterize(mu, logvar, generator)  # (B, D)
+               kl: Literal["auto", "closed", "mc"] = "auto") -> ELBOTerms:
+    """Single-sample ELBO per example. ``kl="closed"`` uses the closed form (Gaussian to N(0, I), or the
+    model's ``closed_kl``); ``kl="mc"`` uses log q(z|x) - log p(z) at the same z (any prior; notebook 07);
+    ``"auto"`` takes the closed form where the model has one (``has_closed_kl``, default True)."""
+    post = posterior_of(model, x)
+    z = post.rsample(generator=generator)  # (B, D)
     recon = -model.log_px_given_z(x, z)  # (B,)
-    if kl == "closed":
-        kl_term = kl_std_normal(mu, logvar)
-    else:
-        kl_term = gaussian_log_prob(z, mu, logvar) - model.log_prior(z)
+    if kl == "auto":
+        kl = "closed" if getattr(model, "has_closed_kl", True) else "mc"
+    kl_term = closed_form_kl(model, post) if kl == "closed" else post.log_prob(z) - model.log_prior(z)
     return ELBOTerms(recon=recon, kl=kl_term, elbo=-recon - kl_term)
 
 
@@ -111,11 +145,11 @@ def iwae_log_px(model: LatentVariableModel, x: torch.Tensor, k: int, generator: 
     drawn in chunks of at most ``max_rows`` decoder rows and combined with ``logsumexp``, so memory
     stays bounded at k=5000. Derived in notebooks/01_elbo.ipynb.
     """
-    mu, logvar = model.encode(x)  # (B, D)
+    post = posterior_of(model, x)  # q(z|x): Gaussian, or the model's own (vMF)
     chunk = max(1, max_rows // x.shape[0])
     partial = []
     for start in range(0, k, chunk):
-        z = reparameterize(mu, logvar, generator, n_samples=min(chunk, k - start))  # (c, B, D)
-        log_w = model.log_px_given_z(x, z) + model.log_prior(z) - gaussian_log_prob(z, mu, logvar)  # (c, B)
+        z = post.rsample(min(chunk, k - start), generator)  # (c, B, D)
+        log_w = model.log_px_given_z(x, z) + model.log_prior(z) - post.log_prob(z)  # (c, B)
         partial.append(torch.logsumexp(log_w, dim=0))  # (B,)
     return torch.logsumexp(torch.stack(partial), dim=0) - math.log(k)

@@ -1,8 +1,14 @@
 """VAE architectures: an MLP VAE (any widths/depth, any latent size D) and a small convolutional VAE.
 
-Both encode to ``(mu, logvar)`` and decode to Bernoulli ``x_logits`` over 784 pixels, and both
-implement the ``LatentVariableModel`` interface that ``vaelib.losses`` needs. The prior is N(0, I).
-Built and trained in notebooks/04_mnist_vae.ipynb.
+Both decode to Bernoulli ``x_logits`` over 784 pixels and implement the ``LatentVariableModel``
+interface that ``vaelib.losses`` needs. By default the posterior is a diagonal Gaussian (the encoder
+outputs ``mu, logvar``) and the prior N(0, I): built and trained in notebooks/04_mnist_vae.ipynb.
+``ModelConfig`` can change both, for notebooks/07_beyond_gaussian.ipynb:
+
+* ``prior="vamp"`` / ``"mog"``: a VampPrior or a learned Gaussian mixture (``vaelib.priors``); the KL
+  then has no closed form and the ELBO uses the single-sample Monte Carlo KL;
+* ``latent="vmf"``: the hyperspherical VAE, q(z|x) = vMF(loc, kappa) on S^{D-1} (``vaelib.vmf``)
+  with the uniform prior on the sphere and its closed-form KL.
 """
 from __future__ import annotations
 
@@ -10,9 +16,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from vaelib.losses import bernoulli_log_prob, std_normal_log_prob
+from vaelib.losses import DiagonalGaussian, bernoulli_log_prob, kl_std_normal, std_normal_log_prob
+from vaelib.priors import GaussianMixturePrior, VampPrior
+from vaelib.vmf import VonMisesFisher, kl_vmf_uniform, log_sphere_area
 
 ACTIVATIONS = {"relu": nn.ReLU, "elu": nn.ELU, "tanh": nn.Tanh, "gelu": nn.GELU}
 
@@ -27,6 +36,17 @@ class ModelConfig:
     decoder_hidden: tuple[int, ...] | None = None
     activation: str = "elu"
     channels: tuple[int, ...] = field(default=(32, 64))  # conv only
+    latent: Literal["gaussian", "vmf"] = "gaussian"  # q(z|x): diagonal Gaussian, or vMF on S^{D-1}
+    prior: Literal["standard", "vamp", "mog"] = "standard"  # standard: N(0, I), or uniform on the sphere
+    n_components: int = 500  # pseudo-inputs (vamp) or mixture components (mog)
+
+    def __post_init__(self) -> None:
+        if self.latent not in ("gaussian", "vmf") or self.prior not in ("standard", "vamp", "mog"):
+            raise ValueError(f"Unknown latent {self.latent!r} or prior {self.prior!r}")
+        if self.latent == "vmf" and self.prior != "standard":
+            raise ValueError("The vMF latent comes with the uniform prior on the sphere (prior='standard').")
+        if self.latent == "vmf" and self.latent_dim < 2:
+            raise ValueError("A vMF latent needs latent_dim >= 2 (the sphere S^{D-1} lives in R^D).")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (tuples become lists)."""
@@ -49,16 +69,51 @@ def mlp(sizes: list[int], activation: str) -> nn.Sequential:
 
 
 class VAE(nn.Module):
-    """Shared VAE interface: subclasses define ``encoder`` (x -> 2D numbers) and ``decoder`` (z -> 784 logits)."""
+    """Shared VAE interface: subclasses define ``encoder`` (x -> encoder outputs) and ``decoder`` (z -> 784 logits),
+    then call ``_build_prior``. The posterior family and the prior follow ``config.latent`` / ``config.prior``."""
 
     config: ModelConfig
     encoder: nn.Module
     decoder: nn.Module
+    prior: VampPrior | GaussianMixturePrior | None  # None: the standard prior (no parameters)
+
+    @staticmethod
+    def encoder_outputs(config: ModelConfig) -> int:
+        """Numbers the encoder emits per image: 2D (mu, logvar) or D + 1 (direction, concentration)."""
+        return config.latent_dim + 1 if config.latent == "vmf" else 2 * config.latent_dim
+
+    def _build_prior(self) -> None:
+        c = self.config
+        self.prior = (VampPrior(c.n_components) if c.prior == "vamp"
+                      else GaussianMixturePrior(c.n_components, c.latent_dim) if c.prior == "mog" else None)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (B, 784) -> mu, logvar, each (B, D)."""
-        mu, logvar = self.encoder(x).chunk(2, dim=-1)
+        """x (B, 784) -> the posterior's parameters: mu, logvar (B, D) each; for ``latent="vmf"`` the unit
+        direction loc (B, D) and the concentration kappa = softplus(.) + 1 (B,) (Davidson et al., 2018)."""
+        h = self.encoder(x)
+        if self.config.latent == "vmf":
+            loc, raw = h[..., :-1], h[..., -1]
+            return loc / loc.norm(dim=-1, keepdim=True).clamp_min(1e-12), F.softplus(raw) + 1.0
+        mu, logvar = h.chunk(2, dim=-1)
         return mu, logvar
+
+    def encode_dist(self, x: torch.Tensor) -> DiagonalGaussian | VonMisesFisher:
+        """q(z|x) as an object with ``rsample(n, generator)`` and ``log_prob(z)``."""
+        a, b = self.encode(x)
+        return VonMisesFisher(a, b) if self.config.latent == "vmf" else DiagonalGaussian(a, b)
+
+    @property
+    def has_closed_kl(self) -> bool:
+        """True where KL(q(z|x) || p(z)) has a closed form: Gaussian/N(0, I) and vMF/uniform."""
+        return self.config.prior == "standard"
+
+    def closed_kl(self, post: DiagonalGaussian | VonMisesFisher) -> torch.Tensor:
+        """Closed-form KL(q(z|x) || p(z)) per example (B,); only for the standard priors."""
+        if not self.has_closed_kl:
+            raise ValueError(f"prior={self.config.prior!r} has no closed-form KL: use the Monte Carlo KL")
+        if isinstance(post, VonMisesFisher):
+            return kl_vmf_uniform(post.kappa, self.latent_dim)
+        return kl_std_normal(post.mu, post.logvar)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """z (..., D) -> x_logits (..., 784); leading sample dims are flattened and restored."""
@@ -70,7 +125,13 @@ class VAE(nn.Module):
         return bernoulli_log_prob(self.decode(z), x)
 
     def log_prior(self, z: torch.Tensor) -> torch.Tensor:
-        """log N(z; 0, I)."""
+        """log p(z): N(0, I); uniform on S^{D-1} (density 1/area); or the VampPrior / mixture."""
+        if self.config.latent == "vmf":
+            return torch.full(z.shape[:-1], -log_sphere_area(self.latent_dim), dtype=z.dtype, device=z.device)
+        if isinstance(self.prior, VampPrior):
+            return self.prior.log_prob(z, self.encode)
+        if isinstance(self.prior, GaussianMixturePrior):
+            return self.prior.log_prob(z)
         return std_normal_log_prob(z)
 
     @property
@@ -78,11 +139,20 @@ class VAE(nn.Module):
         return self.config.latent_dim
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Decode z ~ N(0, I): pixel probabilities (n, 784)."""
+    def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n latent codes (n, D) drawn from the model's prior."""
         device = next(self.parameters()).device
+        if isinstance(self.prior, VampPrior):
+            return self.prior.sample(n, self.encode, generator)
+        if isinstance(self.prior, GaussianMixturePrior):
+            return self.prior.sample(n, generator)
         z = torch.randn(n, self.latent_dim, generator=generator, device=device)
-        return torch.sigmoid(self.decode(z))
+        return z / z.norm(dim=-1, keepdim=True) if self.config.latent == "vmf" else z  # uniform on the sphere
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Decode z ~ p(z): pixel probabilities (n, 784)."""
+        return torch.sigmoid(self.decode(self.sample_prior(n, generator)))
 
 
 class MLPVAE(VAE):
@@ -92,8 +162,9 @@ class MLPVAE(VAE):
         super().__init__()
         self.config = config
         dec = list(config.decoder_hidden) if config.decoder_hidden is not None else list(reversed(config.hidden))
-        self.encoder = mlp([784, *config.hidden, 2 * config.latent_dim], config.activation)
+        self.encoder = mlp([784, *config.hidden, self.encoder_outputs(config)], config.activation)
         self.decoder = mlp([config.latent_dim, *dec, 784], config.activation)
+        self._build_prior()
 
 
 class ConvVAE(VAE):
@@ -110,7 +181,7 @@ class ConvVAE(VAE):
             nn.Conv2d(1, c1, 4, 2, 1), act(),   # (B, c1, 14, 14)
             nn.Conv2d(c1, c2, 4, 2, 1), act(),  # (B, c2, 7, 7)
             nn.Flatten(), nn.Linear(c2 * 49, width), act(),
-            nn.Linear(width, 2 * config.latent_dim),
+            nn.Linear(width, self.encoder_outputs(config)),
         )
         self.decoder = nn.Sequential(
             nn.Linear(config.latent_dim, width), act(),
@@ -119,6 +190,7 @@ class ConvVAE(VAE):
             nn.ConvTranspose2d(c1, 1, 4, 2, 1),          # (B, 1, 28, 28) logits
             nn.Flatten(),
         )
+        self._build_prior()
 
 
 def build_model(config: ModelConfig) -> VAE:

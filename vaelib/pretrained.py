@@ -24,17 +24,39 @@ from vaelib.models import ModelConfig
 
 MANIFEST = PRETRAINED_DIR / "manifest.json"
 EVAL_SEED = 1234  # seed of the test-set binarization and of z in the manifest's numbers
-EVAL_K = {"mlp-d2": 1000, "mlp-d50": 5000}  # importance samples for each model's test log p(x)
+EVAL_K = {"mlp-d2": 1000, "mlp-d50": 5000}  # importance samples for each model's test log p(x); others 500
+SPHERE_DIMS = (2, 5, 10, 20)  # notebook 07: N-VAE in R^D vs S-VAE on S^D (in R^{D+1})
+SPHERE_SAME_AMBIENT = (2, 5)  # ... and vs S-VAE on S^{D-1} (in R^D) at these D
 
 
 def shipped_configs() -> dict[str, Any]:
-    """Name -> TrainConfig of every shipped model (MLP 784-512-512-D, ELU, cosine LR, dynamic binarization)."""
+    """Name -> TrainConfig of every shipped model (dynamic binarization, cosine LR throughout).
+
+    * ``mlp-d2``, ``mlp-d50`` (notebooks 04-06): MLP 784-512-512-D, ELU.
+    * ``std-d40``, ``vamp-d40`` (notebook 07): MLP 784-300-300-40, ELU, batch 100, 10-epoch KL warm-up;
+      identical except the prior (N(0, I) vs a VampPrior with K = 500 pseudo-inputs).
+    * ``nvae-dD`` for D in ``SPHERE_DIMS`` and ``svae-dM`` (notebook 07): encoder 256-128, decoder 128-256,
+      ReLU (Davidson et al.'s MNIST architecture), 10-epoch warm-up; identical except the latent: Gaussian
+      in R^D, or vMF on the sphere S^{M-1} in R^M (M, the ambient dimension, is the name's number).
+      The S-VAE is shipped at M = D + 1 (the same number of latent degrees of freedom as the N-VAE, as
+      the authors' example code pairs them; ``svae-d3`` is the sphere S^2) and at M = D for D = 2, 5.
+    """
     from vaelib.train import TrainConfig
 
-    return {
+    cfgs = {
         "mlp-d2": TrainConfig(model=ModelConfig(latent_dim=2, hidden=(512, 512)), epochs=100, lr_schedule="cosine"),
         "mlp-d50": TrainConfig(model=ModelConfig(latent_dim=50, hidden=(512, 512)), epochs=200, lr_schedule="cosine"),
     }
+    for prior, name in (("standard", "std-d40"), ("vamp", "vamp-d40")):
+        cfgs[name] = TrainConfig(model=ModelConfig(latent_dim=40, hidden=(300, 300), prior=prior, n_components=500),
+                                 epochs=40, batch_size=100, lr_schedule="cosine", warmup_epochs=10)
+    sphere = [("nvae", "gaussian", d) for d in SPHERE_DIMS] + [
+        ("svae", "vmf", m) for m in sorted({d + 1 for d in SPHERE_DIMS} | set(SPHERE_SAME_AMBIENT))]
+    for tag, latent, d in sphere:
+        cfgs[f"{tag}-d{d}"] = TrainConfig(
+            model=ModelConfig(latent_dim=d, hidden=(256, 128), activation="relu", latent=latent),
+            epochs=30, lr_schedule="cosine", warmup_epochs=10)
+    return cfgs
 
 
 def sha256(path: str | Path) -> str:
@@ -80,12 +102,32 @@ def load_pretrained(name: str, device: str | torch.device = "cpu", verify: bool 
     return model, entry
 
 
+def load_eval_values(name: str, verify: bool = True) -> dict[str, torch.Tensor]:
+    """Per-example test values of shipped model ``name`` (``log_px``, ``elbo``, each (n_test,) float64), as the
+    manifest's numbers were computed: the same binarization (``eval_seed``) for every model, so they pair up."""
+    entry = manifest_entry(name)
+    if "values_file" not in entry:
+        raise KeyError(f"{name!r} was built without per-example values; rebuild it with "
+                       f"`python -m vaelib.pretrained build {name}`.")
+    path = MANIFEST.parent / entry["values_file"]
+    if verify and sha256(path) != entry["values_sha256"]:
+        raise RuntimeError(f"{path} does not match the sha256 in {MANIFEST}")
+    values = torch.load(path, weights_only=True)
+    return {"log_px": values["log_px"].double(), "elbo": values["elbo"].double()}
+
+
 def _write_entry(entry: dict[str, Any], path: Path | None = None) -> None:
+    import fcntl
+
     path = path if path is not None else MANIFEST
-    models = [m for m in read_manifest(path) if m["name"] != entry["name"]] + [entry]
-    doc = {"about": "Shipped VAE checkpoints; built by `python -m vaelib.pretrained build` (see README).",
-           "models": sorted(models, key=lambda m: m["name"])}
-    path.write_text(json.dumps(doc, indent=2) + "\n")
+    with open(path.with_suffix(".lock"), "w") as lock:  # builds may run in parallel processes
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        models = [m for m in read_manifest(path) if m["name"] != entry["name"]] + [entry]
+        doc = {"about": "Shipped VAE checkpoints; built by `python -m vaelib.pretrained build` (see README).",
+               "models": sorted(models, key=lambda m: m["name"])}
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(doc, indent=2) + "\n")
+        tmp.replace(path)
 
 
 def build(name: str, k: int | None = None, n_test: int | None = None, device: str = "auto") -> dict[str, Any]:
@@ -96,7 +138,7 @@ def build(name: str, k: int | None = None, n_test: int | None = None, device: st
     from vaelib.train import train
 
     cfg = shipped_configs()[name]
-    k = k or EVAL_K.get(name, 5000)
+    k = k or EVAL_K.get(name, 500)
     dev = get_device(device)
     data = load_mnist()
     result = train(cfg, data, dev, checkpoint=runs_dir() / f"build-{name}.pt")
@@ -105,12 +147,17 @@ def build(name: str, k: int | None = None, n_test: int | None = None, device: st
                           "model": {k_: v.cpu() for k_, v in result.model.state_dict().items()}})
     t1 = time.perf_counter()
     test_x = data.test_x[:n_test].to(dev)
-    test = evaluate(result.model, test_x, binarized=True, k=k, seed=EVAL_SEED, batch_size=100, progress=True)
+    test = evaluate(result.model, test_x, binarized=True, k=k, seed=EVAL_SEED, batch_size=100, progress=True,
+                    per_example=True)
+    values_file = f"{name}.eval.pt"  # per-example test values (float32), for paired comparisons between models
+    save_checkpoint(PRETRAINED_DIR / values_file, {"log_px": test["values"]["log_px"].float(),
+                                                   "elbo": test["values"]["elbo"].float(), "eval_seed": EVAL_SEED, "k": k})
     entry = {
         "name": name, "file": out.name, "config": cfg.to_dict(), "epochs": cfg.epochs, "sha256": sha256(out),
         "test_elbo": test["elbo"], "test_elbo_se": test["elbo_se"], "test_recon": test["recon"], "test_kl": test["kl"],
         "test_logpx": test["log_px"], "test_logpx_se": test["log_px_se"], "k": k, "n_test": len(test_x),
         "eval_seed": EVAL_SEED, "binarization": "dynamic (one Bernoulli draw of the test set, eval_seed)",
+        "values_file": values_file, "values_sha256": sha256(PRETRAINED_DIR / values_file),
         "train_seconds_per_epoch": sum(result.history["seconds"]) / len(result.history["seconds"]),
         "train_seconds_total": round(sum(result.history["seconds"]), 1),  # summed per-epoch times (survives resumes)
         "eval_wall_seconds": round(time.perf_counter() - t1, 1),

@@ -6,7 +6,7 @@ around ``mu``. Sampling follows Wood (1994) as reparameterized by Davidson et al
 Variational Auto-Encoders": draw the component ``w`` along the mean direction by rejection, a uniform
 tangent direction, and map e1 to ``mu`` with a Householder reflection.
 
-Groundwork for notebooks/07_beyond_gaussian.ipynb (not yet written).
+The posterior of ``ModelConfig(latent="vmf")`` in ``vaelib.models``; derived in notebooks/07_beyond_gaussian.ipynb.
 """
 from __future__ import annotations
 
