@@ -3,7 +3,7 @@
 Every estimate here samples z (the ELBO with z = mu is not the ELBO; notebook 04 shows the
 difference) and, for binarized data, draws one dynamic binarization of the split from its own seeded
 generator (z has another), so a number is reproducible for a given seed and two models evaluated with
-the same seed see the same binary images: their per-example values can be compared pairwise
+the same seed and batch size see the same binary images: their per-example values can be compared pairwise
 (``per_example=True``). Used by notebooks 04-07 and the trainer.
 """
 from __future__ import annotations
