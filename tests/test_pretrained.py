@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vaelib.evaluate import evaluate, paired_difference
-from vaelib.pretrained import (MANIFEST, VALUES_ONLY, find_pretrained, load_eval_values, load_pretrained,
-                               read_manifest, sha256, shipped_configs)
+from vaelib.evaluate import evaluate
+from vaelib.pretrained import (MANIFEST, VALUES_ONLY, compare_with_shipped, find_pretrained, load_eval_values,
+                               load_pretrained, read_manifest, sha256, shipped_configs)
 from vaelib.train import TrainConfig
 
 pytestmark = pytest.mark.skipif(not MANIFEST.exists(), reason=f"no {MANIFEST.name} yet: build the shipped models "
@@ -76,10 +76,17 @@ def test_reevaluation_agrees_with_manifest(entry, mnist):
     assert live["log_px"] >= entry["test_elbo"] - Z * live["elbo_se"], (live, entry)
     assert live["log_px"] > live["elbo"]  # same images: the k=50 bound is above the single-sample ELBO
     if "values_file" in entry:  # same images *and* the same binarization as the shipped per-image values: pair them
-        live = evaluate(model, mnist.test_x[:N_SUBSET], k=K_SUBSET, seed=entry["eval_seed"], batch_size=100,
-                        per_example=True)["values"]
-        shipped = load_eval_values(entry["name"])
-        d, se = paired_difference(live["elbo"], shipped["elbo"][:N_SUBSET])
+        paired = compare_with_shipped(model, entry["name"], mnist.test_x[:N_SUBSET], k=K_SUBSET)
+        d, se = paired["elbo"]
         assert abs(d) <= Z * se, (d, se)
-        d, se = paired_difference(live["log_px"], shipped["log_px"][:N_SUBSET])
+        d, se = paired["log_px"]
         assert d <= Z * se, (d, se)  # k = 50 <= the manifest's k
+
+
+def test_comparison_with_shipped_values_repeats_the_shipped_evaluation_exactly(mnist):
+    entry = next(m for m in SHIPPED if "values_file" in m)
+    model, _ = load_pretrained(entry["name"])
+    paired = compare_with_shipped(model, entry["name"], mnist.test_x[:100], k=entry["k"])
+    assert paired["elbo"] == paired["log_px"] == (0.0, 0.0)  # same seed, k and batch size: the same draws
+    other = compare_with_shipped(model, entry["name"], mnist.test_x[100:200], k=entry["k"])  # wrong images
+    assert other["elbo"][1] > 0 and other["log_px"][1] > 0

@@ -7,8 +7,8 @@ import torch
 from torch import nn
 from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
 
-from vaelib.losses import kl_std_normal, reparameterize, std_normal_log_prob
-from vaelib.priors import GaussianMixturePrior, VampPrior, log_mixture_of_gaussians, mc_kl
+from vaelib.losses import DiagonalGaussian, kl_std_normal, mc_kl, reparameterize, std_normal_log_prob
+from vaelib.priors import GaussianMixturePrior, VampPrior, log_mixture_of_gaussians
 
 F64 = torch.float64
 
@@ -105,7 +105,7 @@ def test_mc_kl_is_unbiased_for_the_closed_form_with_the_predicted_variance():
     logvar = torch.randn(4, 3, generator=g, dtype=F64)
     n = 100_000
     z = reparameterize(mu, logvar, g, n_samples=n)  # (n, 4, 3)
-    samples = mc_kl(z, mu, logvar, std_normal_log_prob(z))  # (n, 4)
+    samples = mc_kl(DiagonalGaussian(mu, logvar), z, std_normal_log_prob(z))  # (n, 4)
     est, se = samples.mean(0), samples.std(0) / math.sqrt(n)
     assert ((est - kl_std_normal(mu, logvar)).abs() < 4 * se).all()
     var = logvar.exp()
@@ -119,7 +119,7 @@ def test_gradients_reach_the_pseudo_inputs_and_the_encoder():
     x = torch.rand(8, 10, generator=gen(1), dtype=F64)
     mu, logvar = encode_with(layer)(x)
     z = reparameterize(mu, logvar, gen(2))
-    kl = mc_kl(z, mu, logvar, prior.log_prob(z, encode_with(layer)))  # (8,)
+    kl = mc_kl(DiagonalGaussian(mu, logvar), z, prior.log_prob(z, encode_with(layer)))  # (8,)
     kl.mean().backward()
     assert prior.pseudo_inputs.grad is not None and prior.pseudo_inputs.grad.abs().sum() > 0
     assert layer.weight.grad.abs().sum() > 0

@@ -127,6 +127,24 @@ def load_eval_values(name: str, verify: bool = True) -> dict[str, torch.Tensor]:
     return {"log_px": values["log_px"].double(), "elbo": values["elbo"].double()}
 
 
+def compare_with_shipped(model: Any, name: str, x: torch.Tensor, k: int, batch_size: int = 100) -> dict[str, Any]:
+    """Re-evaluate ``model`` on ``x`` = the first n test images with the manifest's seed, and pair the result with
+    shipped model ``name``'s per-image values on the same images (and the same binarization).
+
+    Returns the live evaluation under ``"live"`` and (mean, SE) of live minus shipped for ``"elbo"`` and
+    ``"log_px"``: the ELBO differs only by the draws of z (zero on average); with k at most the manifest's k,
+    log p(x) is no higher. With the manifest's k and batch size the run repeats the shipped one exactly.
+    """
+    from vaelib.evaluate import evaluate, paired_difference
+
+    entry = manifest_entry(name)
+    live = evaluate(model, x, k=k, seed=entry["eval_seed"], batch_size=batch_size, per_example=True)
+    shipped = load_eval_values(name)
+    n = len(x)
+    return {"live": live, "elbo": paired_difference(live["values"]["elbo"], shipped["elbo"][:n]),
+            "log_px": paired_difference(live["values"]["log_px"], shipped["log_px"][:n])}
+
+
 def _write_entry(entry: dict[str, Any], path: Path | None = None) -> None:
     import fcntl
 

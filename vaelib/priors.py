@@ -3,7 +3,7 @@
 The VampPrior is the mixture of the encoder's own posteriors at K learnable pseudo-inputs u_k,
 p(z) = (1/K) sum_k q(z | u_k), so the prior shares the encoder's parameters and approximates the
 aggregate posterior. Neither prior has a closed-form KL to q(z|x); the ELBO then uses the single-sample
-Monte Carlo term ``mc_kl``.
+Monte Carlo term ``vaelib.losses.mc_kl``.
 
 Used by ``vaelib.models`` (``ModelConfig.prior``); derived in notebooks/07_beyond_gaussian.ipynb.
 """
@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaelib.losses import LOG_2PI, gaussian_log_prob
+from vaelib.losses import LOG_2PI
 
 Encoder = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]  # u (K, 784) -> mu, logvar (K, D)
 
@@ -54,17 +54,6 @@ def sample_mixture_of_gaussians(n: int, means: torch.Tensor, logvars: torch.Tens
     k = torch.multinomial(probs, n, replacement=True, generator=generator)  # (n,)
     eps = torch.randn((n, means.shape[1]), generator=generator, dtype=means.dtype, device=means.device)
     return means[k] + (0.5 * logvars[k]).exp() * eps
-
-
-def mc_kl(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, log_prior_z: torch.Tensor) -> torch.Tensor:
-    """Single-sample KL estimate log q(z|x) - log p(z) at z ~ q(z|x): z, mu, logvar (..., D) -> (...,).
-
-    Unbiased for KL(q || p) for any prior, but noisy: for p = N(0, I) its variance per example is
-    sum_d [(sigma_d^2 - 1)^2 / 2 + mu_d^2 sigma_d^2], about D/2 for a sharp posterior, where the closed
-    form has none. That noise enters the gradients; it is the price of a prior without a closed-form KL.
-    Averaging over the batch (or several z per x) shrinks it as 1/n.
-    """
-    return gaussian_log_prob(z, mu, logvar) - log_prior_z
 
 
 class GaussianMixturePrior(nn.Module):
