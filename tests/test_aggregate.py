@@ -8,7 +8,8 @@ import torch
 from torch.distributions import Categorical, Independent, MixtureSameFamily, MultivariateNormal, Normal, kl_divergence
 
 from vaelib.aggregate import (aggregate_moments, aggregate_terms, gaussian_kl_to_std, grid_log_densities,
-                              log_mixture_density, marginal_density_1d, marginal_kl_1d, mmd_test, sample_aggregate)
+                              marginal_density_1d, marginal_kl_1d, mmd_test)
+from vaelib.mixture import sample_mixture
 from vaelib.losses import kl_std_normal
 
 
@@ -19,25 +20,6 @@ def gen(seed: int = 0) -> torch.Generator:
 def random_posteriors(n: int = 50, d: int = 3, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     g = gen(seed)
     return torch.randn(n, d, generator=g, dtype=torch.float64), torch.randn(n, d, generator=g, dtype=torch.float64) - 1
-
-
-def test_log_mixture_density_matches_torch_distributions_in_chunks():
-    mu, logvar = random_posteriors()
-    z = torch.randn(40, 3, generator=gen(1), dtype=torch.float64) * 2
-    mix = MixtureSameFamily(Categorical(logits=torch.zeros(50, dtype=torch.float64)),
-                            Independent(Normal(mu, (0.5 * logvar).exp()), 1))
-    for chunk in (7, 50, 4096):
-        assert torch.allclose(log_mixture_density(z, mu, logvar, chunk=chunk), mix.log_prob(z), atol=1e-9)
-
-
-def test_leave_one_out_drops_exactly_one_component():
-    mu, logvar = random_posteriors(n=20)
-    z, idx = sample_aggregate(mu, logvar, 30, gen(2))
-    got = log_mixture_density(z, mu, logvar, exclude=idx, chunk=6)
-    for m in range(len(z)):
-        keep = torch.arange(20) != idx[m]
-        ref = log_mixture_density(z[m:m + 1], mu[keep], logvar[keep])
-        assert torch.allclose(got[m:m + 1], ref, atol=1e-9)
 
 
 def test_degenerate_encoder_has_zero_information_and_marginal_kl_equals_avg_kl():
@@ -77,7 +59,7 @@ def test_information_never_exceeds_log_n_even_for_sharp_posteriors():
 def test_moments_match_monte_carlo_and_gaussian_kl_matches_torch():
     mu, logvar = random_posteriors(n=30, d=3)
     mean, cov = aggregate_moments(mu, logvar)
-    z, _ = sample_aggregate(mu, logvar, 200_000, gen(7))
+    z, _ = sample_mixture(200_000, mu, logvar, generator=gen(7))
     assert torch.allclose(mean, z.mean(0), atol=0.03)
     assert torch.allclose(cov, torch.cov(z.T), atol=0.05)
     ref = kl_divergence(MultivariateNormal(mean, cov), MultivariateNormal(torch.zeros(3, dtype=torch.float64),

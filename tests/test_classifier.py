@@ -1,12 +1,13 @@
 """vaelib.classifier: metrics on known histograms, a short training run, and a weights_only round trip."""
 from __future__ import annotations
 
-import json
 import math
 
 import torch
 
-from vaelib.classifier import SmallCNN, classifier_info, load_classifier, main, predict_proba, sample_quality
+from vaelib.checkpoint import load_checkpoint, load_model_state, save_checkpoint
+from vaelib.classifier import SmallCNN, accuracy, predict_proba, sample_quality, train_classifier
+from vaelib.pretrained import classifier_info, load_classifier
 
 
 def test_sample_quality_on_known_histograms():
@@ -27,13 +28,27 @@ def test_predict_proba_rows_sum_to_one_in_batches():
     assert p.shape == (25, 10) and torch.allclose(p.sum(1), torch.ones(25))
 
 
-def test_short_training_learns_and_round_trips_with_weights_only(mnist, tmp_path):
-    out = tmp_path / "clf.pt"
-    info = main(["--epochs", "2", "--limit", "4000", "--threads", "1", "--out", str(out)])
-    assert info["test_accuracy"] > 0.7  # 2 epochs on 4,000 images (chance: 0.1); the shipped one trains on 50,000
-    assert json.loads(out.with_suffix(".json").read_text())["test_accuracy"] == info["test_accuracy"]
-    assert classifier_info(out)["n_train"] == 4000
-    model = load_classifier(out)
-    x = mnist.test_x[:200].float() / 255
-    acc = (predict_proba(model, x).argmax(1) == mnist.test_y[:200]).double().mean().item()
-    assert abs(acc - info["test_accuracy"]) < 0.15  # the reloaded weights classify like the trained ones
+def test_short_training_learns_and_round_trips_through_a_checkpoint(mnist, tmp_path):
+    torch.set_num_threads(1)
+    model, info = train_classifier(mnist, epochs=2, limit=4000)
+    assert info["test_accuracy"] > 0.7 and info["n_train"] == 4000  # chance: 0.1; the shipped one uses 50,000
+    out = save_checkpoint(tmp_path / "clf.pt", {"config": {}, "model": model.state_dict()}, kind="classifier")
+    reloaded = load_model_state(SmallCNN(), load_checkpoint(out, kind="classifier")["model"], out).eval()
+    x = mnist.test_x[:500].float() / 255
+    assert torch.equal(predict_proba(model, x), predict_proba(reloaded, x))
+
+
+def test_shipped_classifier_is_as_accurate_as_its_manifest_entry(mnist):
+    clf, info = load_classifier(), classifier_info()
+    n = 2000
+    acc = accuracy(clf, mnist.test_x[:n], mnist.test_y[:n])
+    assert abs(acc - info["test_accuracy"]) < 4 * math.sqrt(info["test_accuracy"] * (1 - info["test_accuracy"]) / n)
+
+
+def test_features_are_the_input_of_the_last_layer():
+    torch.manual_seed(0)
+    model = SmallCNN().eval()
+    x = torch.rand(5, 784)
+    feats = model.features(x)
+    assert feats.shape == (5, 256)
+    assert torch.allclose(model.net[-1](feats), model(x), atol=1e-6)

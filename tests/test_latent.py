@@ -12,7 +12,7 @@ from scipy.stats import norm  # noqa: E402
 
 from vaelib.latent import (active_units, decode_probs, draw_posteriors, encode_dataset, interpolate, knn_accuracy,  # noqa: E402
                            kl_bars, kl_per_dim, latent_scatter, normal_quantiles, quantile_grid, unit_activity)
-from vaelib.losses import kl_std_normal  # noqa: E402
+from vaelib.losses import DiagonalGaussian, kl_std_normal  # noqa: E402
 from vaelib.models import ModelConfig, build_model  # noqa: E402
 
 g = torch.Generator().manual_seed(0)
@@ -24,12 +24,12 @@ class SyntheticEncoder:
     def __init__(self, scales: list[float]) -> None:
         self.a = torch.tensor(scales)
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(self, x: torch.Tensor) -> DiagonalGaussian:
         D = len(self.a)
         blocks = x[:, : (784 // D) * D].reshape(len(x), D, -1).mean(-1)  # (B, D), values vary across images
         mu = self.a * (blocks - 0.5) * 4
         logvar = torch.where(self.a == 0, torch.zeros_like(mu), torch.full_like(mu, -3.0))
-        return mu, logvar
+        return DiagonalGaussian(mu, logvar)
 
 
 def test_normal_quantiles_equal_scipy_ppf():
@@ -50,12 +50,16 @@ def test_quantile_grid_is_image_ordered_product_of_quantiles():
 def test_encode_dataset_in_batches_equals_one_pass():
     model = build_model(ModelConfig(latent_dim=3, hidden=(16,))).eval()
     x = torch.randint(0, 256, (37, 784), generator=g, dtype=torch.uint8)
-    mu, logvar = encode_dataset(model, x, binarized=False, batch_size=10)
-    ref_mu, ref_lv = model.encode(x.float() / 255)
-    assert mu.shape == (37, 3) and torch.allclose(mu, ref_mu, atol=1e-6) and torch.allclose(logvar, ref_lv, atol=1e-6)
-    a, _ = encode_dataset(model, x, binarized=True, seed=3, batch_size=10)
-    b, _ = encode_dataset(model, x, binarized=True, seed=3, batch_size=10)
+    mu, logvar = encode_dataset(model, x, binarized=False, batch_size=10).params()
+    ref = model.encode(x.float() / 255)
+    assert mu.shape == (37, 3) and torch.allclose(mu, ref.mu, atol=1e-6) and torch.allclose(logvar, ref.logvar, atol=1e-6)
+    a = encode_dataset(model, x, binarized=True, seed=3, batch_size=10).mu
+    b = encode_dataset(model, x, binarized=True, seed=3, batch_size=10).mu
     assert torch.equal(a, b)  # seeded binarization is reproducible
+    assert encode_dataset(model, x, binarized=False, dtype=torch.float64).mu.dtype == torch.float64
+    sphere = build_model(ModelConfig(latent_dim=3, hidden=(16,), latent="vmf")).eval()
+    q = encode_dataset(sphere, x, batch_size=10)  # any posterior family, concatenated in one object
+    assert q.loc.shape == (37, 3) and q.kappa.shape == (37,)
 
 
 def test_interpolate_endpoints_and_linearity():
@@ -76,7 +80,7 @@ def test_kl_per_dim_sums_to_closed_form_kl():
 def test_active_units_finds_the_known_active_dims():
     enc = SyntheticEncoder([1.0, 0.0, 2.0, 0.0, 0.0, 0.5, 0.0, 1e-3])
     x = torch.randint(0, 256, (500, 784), generator=g, dtype=torch.uint8)
-    mu, logvar = encode_dataset(enc, x, binarized=True, seed=0, batch_size=128)
+    mu, logvar = encode_dataset(enc, x, binarized=True, seed=0, batch_size=128).params()
     expected = torch.tensor([True, False, True, False, False, True, False, False])  # 1e-3 scale: below 0.01
     assert torch.equal(active_units(mu, 0.01), expected)
     assert torch.allclose(unit_activity(mu).double(), mu.double().var(0))

@@ -1,6 +1,7 @@
-"""The shipped checkpoints: intact (sha256), small (<= 40 MB in all), and as good as the manifest says.
+"""The shipped files: integrity checks (sha256, sizes, manifest coherence) and live re-evaluation.
 
-Each model is re-evaluated on a subset of the test set with the manifest's ``eval_seed`` and few importance
+The integrity checks compare files with the manifest's own record (they catch a changed or damaged file,
+not a wrong model). The re-evaluation tests are the numerical ones: each model is re-evaluated on a subset of the test set with the manifest's ``eval_seed`` and few importance
 samples, and compared with the manifest's full-test-set numbers within Monte Carlo error: the subset's
 standard error (SE) is the yardstick, since which images are in the subset dominates the difference.
 """
@@ -9,56 +10,64 @@ from __future__ import annotations
 import pytest
 import torch
 
+from vaelib.build import VALUES_ONLY, shipped_configs
+from vaelib.checkpoint import file_digest, load_checkpoint
 from vaelib.evaluate import evaluate
-from vaelib.pretrained import (MANIFEST, VALUES_ONLY, compare_with_shipped, find_pretrained, load_eval_values,
-                               load_pretrained, read_manifest, sha256, shipped_configs)
+from vaelib.pretrained import (MANIFEST, PretrainedError, compare_with_shipped, find_pretrained, load_eval_values,
+                               load_pretrained, read_manifest)
 from vaelib.train import TrainConfig
 
-pytestmark = pytest.mark.skipif(not MANIFEST.exists(), reason=f"no {MANIFEST.name} yet: build the shipped models "
-                                "with `python -m vaelib.pretrained build` (see README)")
-ENTRIES = read_manifest(MANIFEST) if MANIFEST.exists() else []
-SHIPPED = [m for m in ENTRIES if m["file"] is not None]  # the rest are recorded by their test values only
+ENTRIES = read_manifest(MANIFEST)
+MODELS = [m for m in ENTRIES if m.get("kind", "vae") == "vae"]
+SHIPPED = [m for m in MODELS if m["file"] is not None]  # the rest are recorded by their test values only
 N_SUBSET, K_SUBSET, Z = 200, 50, 4.0  # test images, importance samples, SEs of tolerance
 
 
 def test_manifest_lists_every_shipped_config_with_that_config():
     by_name = {m["name"]: m for m in ENTRIES}
     for name, cfg in shipped_configs().items():
-        assert name in by_name, f"{name} is a shipped config but not built: python -m vaelib.pretrained build {name}"
+        assert name in by_name, f"{name} is a shipped config but not built: python -m vaelib.build {name}"
         assert TrainConfig.from_dict(by_name[name]["config"]) == cfg, f"{name} was built with another config"
         if name in VALUES_ONLY:  # evaluated and recorded, but no checkpoint to load
             assert by_name[name]["file"] is None and find_pretrained(cfg.to_dict()) is None
-            with pytest.raises(FileNotFoundError):
+            with pytest.raises(PretrainedError, match="test values only"):
                 load_pretrained(name)
         else:
-            assert find_pretrained(cfg.to_dict()) == MANIFEST.parent / by_name[name]["file"]
+            assert find_pretrained(cfg.to_dict())["name"] == name
 
 
-@pytest.mark.parametrize("entry", SHIPPED, ids=[m["name"] for m in SHIPPED])
-def test_file_matches_sha256(entry):
+@pytest.mark.parametrize("entry", [m for m in ENTRIES if m.get("file")], ids=[m["name"] for m in ENTRIES if m.get("file")])
+def test_integrity_file_matches_sha256_and_has_a_rebuild_command(entry):
     path = MANIFEST.parent / entry["file"]
     assert path.is_file(), f"{path} is listed in the manifest but missing"
-    assert sha256(path) == entry["sha256"]
+    assert file_digest(path) == entry["sha256"]
+    assert entry["command"].startswith("python -m vaelib.")
 
 
-def test_everything_shipped_is_at_most_40_mb():
+def test_integrity_every_file_in_pretrained_is_listed():
+    listed = {m[k] for m in ENTRIES for k in ("file", "values_file") if m.get(k)} | {"manifest.json"}
+    present = {p.name for p in MANIFEST.parent.iterdir() if p.is_file() and not p.name.endswith((".lock", ".tmp"))}
+    assert present <= listed, f"unlisted files in pretrained/: {sorted(present - listed)}"
+
+
+def test_integrity_everything_shipped_is_at_most_60_mb():
     total = sum(p.stat().st_size for p in MANIFEST.parent.iterdir() if p.is_file())
-    assert total <= 40 * 1000**2, f"pretrained/ holds {total / 1000**2:.1f} MB"
+    assert total <= 60 * 1000**2, f"pretrained/ holds {total / 1000**2:.1f} MB"
 
 
 @pytest.mark.parametrize("entry", [m for m in ENTRIES if "values_file" in m],
                          ids=[m["name"] for m in ENTRIES if "values_file" in m])
-def test_per_example_values_are_intact_and_average_to_the_manifest(entry):
+def test_integrity_per_example_values_are_intact_and_average_to_the_manifest(entry):
     path = MANIFEST.parent / entry["values_file"]
-    assert sha256(path) == entry["values_sha256"]
-    values = torch.load(path, weights_only=True)
+    assert file_digest(path) == entry["values_sha256"]
+    values = load_checkpoint(path, kind="eval-values")
     assert values["log_px"].shape == values["elbo"].shape == (entry["n_test"],) and values["k"] == entry["k"]
     assert abs(values["log_px"].double().mean().item() - entry["test_logpx"]) < 1e-4
     assert abs(values["elbo"].double().mean().item() - entry["test_elbo"]) < 1e-4
 
 
-@pytest.mark.parametrize("entry", ENTRIES, ids=[m["name"] for m in ENTRIES])
-def test_manifest_numbers_are_coherent(entry):
+@pytest.mark.parametrize("entry", MODELS, ids=[m["name"] for m in MODELS])
+def test_integrity_manifest_numbers_are_coherent(entry):
     assert entry["test_elbo"] <= entry["test_logpx"] < 0
     assert abs(entry["test_elbo"] + entry["test_recon"] + entry["test_kl"]) < 1e-3  # elbo = -(recon + kl)
     assert entry["test_kl"] >= 0 and entry["k"] >= 1
@@ -83,10 +92,11 @@ def test_reevaluation_agrees_with_manifest(entry, mnist):
         assert d <= Z * se, (d, se)  # k = 50 <= the manifest's k
 
 
-def test_comparison_with_shipped_values_repeats_the_shipped_evaluation_exactly(mnist):
+def test_comparison_with_shipped_values_repeats_the_shipped_evaluation(mnist):
     entry = next(m for m in SHIPPED if "values_file" in m)
     model, _ = load_pretrained(entry["name"])
     paired = compare_with_shipped(model, entry["name"], mnist.test_x[:100], k=entry["k"])
-    assert paired["elbo"] == paired["log_px"] == (0.0, 0.0)  # same seed, k and batch size: the same draws
+    for diff, se in (paired["elbo"], paired["log_px"]):  # same seed, k and batch size: the same draws, up to
+        assert abs(diff) < 1e-3 and se < 1e-3            # float rounding (it differs between torch versions)
     other = compare_with_shipped(model, entry["name"], mnist.test_x[100:200], k=entry["k"])  # wrong images
     assert other["elbo"][1] > 0 and other["log_px"][1] > 0

@@ -8,7 +8,7 @@ from torch import nn
 from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
 
 from vaelib.losses import DiagonalGaussian, kl_std_normal, mc_kl, reparameterize, std_normal_log_prob
-from vaelib.priors import GaussianMixturePrior, VampPrior, log_mixture_of_gaussians
+from vaelib.priors import GaussianMixturePrior, VampPrior
 
 F64 = torch.float64
 
@@ -31,26 +31,6 @@ def grid_2d(half_width: float = 10.0, n: int = 401) -> tuple[torch.Tensor, float
     t = torch.linspace(-half_width, half_width, n, dtype=F64)
     zz = torch.stack(torch.meshgrid(t, t, indexing="ij"), -1).reshape(-1, 2)  # (n^2, 2)
     return zz, (t[1] - t[0]).item() ** 2
-
-
-def test_mixture_log_density_equals_torch_distributions_and_a_direct_sum():
-    K, D = 5, 3
-    g = gen()
-    means = torch.randn(K, D, generator=g, dtype=F64) * 2
-    logvars = torch.randn(K, D, generator=g, dtype=F64)
-    logits = torch.randn(K, generator=g, dtype=F64)
-    z = torch.randn(6, 4, D, generator=g, dtype=F64) * 3  # (6, 4, D): arbitrary leading dims
-    comps = Independent(Normal(means, (0.5 * logvars).exp()), 1)
-    ref = MixtureSameFamily(Categorical(logits=logits), comps).log_prob(z)
-    out = log_mixture_of_gaussians(z, means, logvars, logits)
-    assert out.shape == (6, 4) and torch.allclose(out, ref, rtol=1e-12, atol=1e-12)
-    w = torch.softmax(logits, 0)
-    direct = sum(w[k] * comps.log_prob(z.unsqueeze(-2))[..., k].exp() for k in range(K)).log()
-    assert torch.allclose(out, direct, rtol=1e-10)
-    uniform = log_mixture_of_gaussians(z, means, logvars)
-    assert torch.allclose(uniform, log_mixture_of_gaussians(z, means, logvars, torch.zeros(K, dtype=F64)))
-    far = log_mixture_of_gaussians(torch.full((1, D), 1e3, dtype=F64), means, logvars)  # exp underflows
-    assert torch.isfinite(far).all()
 
 
 def test_vampprior_with_one_pseudo_input_mapped_to_the_origin_is_the_standard_normal():

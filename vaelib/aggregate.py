@@ -6,9 +6,10 @@ ELBO surgery (Hoffman & Johnson, 2016) splits the average KL term of the ELBO ex
 
 with (i, z) drawn as i ~ Uniform{1..N}, z ~ q(z|x_i), and
 ``I_q = E[log q(z|x_i) - log q(z)]``, ``KL(q(z)||p(z)) = E[log q(z) - log p(z)]``.
-``log q(z)`` is a logsumexp over all N diagonal-Gaussian components, computed exactly (in float64,
-chunked over components so memory stays bounded); only the (i, z) draws are Monte Carlo, so every
-estimate here comes with a standard error. Also: the moments of q(z), 1-D marginal densities, and
+``log q(z)`` is a logsumexp over all N diagonal-Gaussian components (``vaelib.mixture.log_mixture_density``,
+computed exactly, blocked so memory stays bounded); only the (i, z) draws are Monte Carlo, so every
+estimate here comes with a standard error. The posteriors come from ``vaelib.latent.encode_dataset``.
+Also: the moments of q(z), 1-D marginal densities, and
 an MMD two-sample test (Gaussian RBF kernel, median-heuristic bandwidth, permutation p-value).
 
 Derived in notebooks/06_aggregate_posterior.ipynb.
@@ -22,57 +23,8 @@ from typing import Any, Callable
 import torch
 
 from vaelib.evaluate import mean_se
-from vaelib.latent import encode_dataset
-from vaelib.losses import LOG_2PI, gaussian_log_prob, kl_std_normal, std_normal_log_prob
-
-
-def encode_posteriors(model: Any, x: torch.Tensor, binarized: bool = True, seed: int = 0,
-                      batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
-    """Encoder outputs for uint8 images ``x`` (N, 784) -> mu, logvar (N, D) in float64 (one seeded binarization)."""
-    model.eval()
-    mu, logvar = encode_dataset(model, x, binarized=binarized, seed=seed, batch_size=batch_size)
-    return mu.double(), logvar.double()
-
-
-def sample_aggregate(mu: torch.Tensor, logvar: torch.Tensor, n: int,
-                     gen: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Draw n points from q(z): i ~ Uniform{0..N-1}, z ~ N(mu_i, exp(logvar_i)). Returns z (n, D) and i (n,)."""
-    idx = torch.randint(len(mu), (n,), generator=gen)
-    eps = torch.randn(n, mu.shape[1], generator=gen, dtype=mu.dtype)
-    return mu[idx] + (0.5 * logvar[idx]).exp() * eps, idx
-
-
-@torch.no_grad()
-def log_mixture_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, exclude: torch.Tensor | None = None,
-                        chunk: int = 4096, rows: int = 2048) -> torch.Tensor:
-    """log q(z) = log (1/N) sum_j N(z; mu_j, diag exp(logvar_j)) for each row of z (M, D) -> (M,).
-
-    The quadratic forms come from two fused matrix products in float64 (they cancel badly in float32),
-    blocked over ``rows`` x ``chunk`` so memory stays bounded; the sum of exponentials is taken in
-    float32 after subtracting each row's float64 maximum (error ~1e-7 nats, half the memory traffic).
-    ``exclude`` (M,) drops component ``exclude[m]`` for row m (leave-one-out: the mixture of the others).
-    """
-    z, mu, logvar = z.double(), mu.double(), logvar.double()
-    prec = (-logvar).exp()  # (N, D)
-    mp = mu * prec  # (N, D)
-    const = -0.5 * (z.shape[1] * LOG_2PI + logvar.sum(-1) + (mu * mp).sum(-1))  # (N,)
-    out = torch.empty(len(z), dtype=torch.float64)
-    for r in range(0, len(z), rows):
-        zr = z[r:r + rows]  # (R, D)
-        parts = []
-        for a in range(0, len(mu), chunk):
-            logp = torch.addmm(const[a:a + chunk], zr, mp[a:a + chunk].T)  # (R, C): const + z.mu/var
-            logp.addmm_(zr.pow(2), prec[a:a + chunk].T, alpha=-0.5)  # ... - z^2/(2 var) = log N(z; mu_j, var_j)
-            if exclude is not None:
-                local = exclude[r:r + rows] - a
-                hit = (local >= 0) & (local < logp.shape[1])
-                logp[torch.arange(len(zr))[hit], local[hit]] = -math.inf
-            top = logp.max(dim=1, keepdim=True).values  # (R, 1) float64
-            top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))  # a block with no component left
-            parts.append(logp.sub_(top).float().exp().sum(1).double().log() + top[:, 0])  # (R,)
-        out[r:r + rows] = torch.logsumexp(torch.stack(parts), dim=0)
-    n_eff = len(mu) - 1 if exclude is not None else len(mu)
-    return out - math.log(n_eff)
+from vaelib.losses import gaussian_log_prob, kl_std_normal, std_normal_log_prob
+from vaelib.mixture import log_mixture_density, sample_mixture
 
 
 @dataclass
@@ -110,7 +62,7 @@ def aggregate_terms(mu: torch.Tensor, logvar: torch.Tensor, n_samples: int, gen:
     identity gap is zero by construction and only I_q and KL(q(z)||p(z)) are informative.
     """
     mu, logvar = mu.double(), logvar.double()
-    z, idx = sample_aggregate(mu, logvar, n_samples, gen)  # (M, D), (M,)
+    z, idx = sample_mixture(n_samples, mu, logvar, generator=gen)  # (M, D), (M,): i ~ Uniform, z ~ q(z|x_i)
     log_qzx = gaussian_log_prob(z, mu[idx], logvar[idx])  # (M,)
     log_qz = log_mixture_density(z, mu, logvar, chunk=chunk)  # (M,)
     log_qz_loo = log_mixture_density(z, mu, logvar, exclude=idx, chunk=chunk) if len(mu) > 1 else log_qz

@@ -1,64 +1,153 @@
-"""Checkpoints: written atomically, read with ``torch.load(weights_only=True)``, checked for origin and config.
+"""The one file format of the series: checkpoints written atomically, read safely, checked for what they hold.
 
-A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts (nothing pickled beyond
-what ``weights_only=True`` accepts):
+A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts (nothing pickled beyond what
+``torch.load(weights_only=True)`` accepts), tagged with the format and what kind of thing it holds:
 
-    {"format": "vaelib-checkpoint-v1", "config": {...}, "epoch": int, "model": state_dict,
-     "optimizer": state_dict | None, "history": {name: [floats]}, "rng": {"generator": ByteTensor,
-     "torch": ByteTensor}}
+    {"format": "vaelib-checkpoint-v1", "kind": "vae", "config": {...}, "epoch": int, "model": state_dict,
+     "optimizer": state_dict | None, "history": {name: [floats]}, "rng": {"generator": ByteTensor, ...}}
 
-Used by vaelib.train and by the shipped models in pretrained/ (notebooks 04-06).
+``kind`` is "vae" (a training run or a shipped model), "classifier" (notebook 06's judge) or "eval-values"
+(a shipped model's per-image test values). This module also owns file hashing (md5 of the MNIST files,
+sha256 of everything shipped) and the lock that stops two runs from writing one file.
+
+Used by vaelib.train, vaelib.pretrained and vaelib.build (notebooks 04-08).
 """
 from __future__ import annotations
 
+import errno
+import fcntl
+import hashlib
+import math
 import os
-import tempfile
+import shutil
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
+from torch import nn
 
 FORMAT = "vaelib-checkpoint-v1"
+KINDS = ("vae", "classifier", "eval-values")
 
 
 class CheckpointError(RuntimeError):
-    """A checkpoint that is not ours, or whose config differs from the one requested."""
+    """A checkpoint that is missing, not ours, of another kind or config, damaged, or that cannot be written."""
 
 
-def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
-    """Write ``state`` (plus the format tag) to a temporary file in the same folder, then rename it."""
+def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file, read in 1 MB blocks (sha256 for shipped files, md5 for the MNIST files)."""
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _tmp_path(path: Path) -> Path:
+    # One fixed name per target: a save killed mid-write leaves at most this one file, and the next save
+    # of the same target overwrites it (writers of one target are serialized by ``checkpoint_lock``).
+    return path.with_name(path.name + ".tmp")
+
+
+def _disk_full(err: BaseException) -> bool:
+    text = str(err)
+    return (isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)) or any(
+        s in text for s in ("No space left", "unexpected pos", "file write failed", "PytorchStreamWriter failed"))
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any], kind: str = "vae") -> Path:
+    """Write ``state`` (plus the format and ``kind`` tags) to ``path``: a temporary file, fsync, then an atomic
+    rename, so a reader sees the old file or the new one, never half of one; a failed save leaves the old file."""
+    if kind not in KINDS:
+        raise ValueError(f"Unknown checkpoint kind {kind!r}: use one of {KINDS}.")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = _tmp_path(path)
     try:
-        torch.save({"format": FORMAT, **state}, tmp)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a checkpoint is an ordinary readable file
-        os.replace(tmp, path)  # atomic on POSIX: readers see the old file or the new one, never half
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        with open(tmp, "wb") as f:
+            torch.save({"format": FORMAT, "kind": kind, **state}, f)
+            f.flush()
+            os.fsync(f.fileno())  # the bytes are on disk before the rename makes them the checkpoint
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)  # and so is the rename
+        finally:
+            os.close(dir_fd)
+    except (OSError, RuntimeError) as err:
+        tmp.unlink(missing_ok=True)
+        if _disk_full(err):
+            free = shutil.disk_usage(path.parent).free / 2**20
+            raise CheckpointError(f"Could not write {path}: the disk is full ({free:.0f} MB free); free some space "
+                                  "or pass an output path on another disk (the previous file, if any, is unchanged).") from None
+        raise
     return path
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a vaelib checkpoint safely (``weights_only=True``); raise CheckpointError if it is not one."""
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", kind: str = "vae") -> dict[str, Any]:
+    """Read a vaelib checkpoint of ``kind`` safely (``weights_only=True``); CheckpointError with what to do otherwise."""
     path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path} does not exist: pass the path of a checkpoint written by vaelib "
+                              "(training writes runs/*.pt; shipped models are in pretrained/).")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as err:  # unpickling / zip errors: not a torch file, or not a safe one
-        raise CheckpointError(
-            f"{path} is not a vaelib checkpoint (torch.load with weights_only=True failed: "
-            f"{type(err).__name__}); delete it or pass the path of a file written by vaelib.train."
-        ) from None
+    except Exception as err:  # unpickling / zip errors: not a torch file, a truncated one, or not a safe one
+        raise CheckpointError(f"{path} is not a readable vaelib checkpoint (torch.load with weights_only=True failed: "
+                              f"{type(err).__name__}); move it aside and pass a file written by vaelib.") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise CheckpointError(
-            f"{path} is not a vaelib checkpoint (no format tag {FORMAT!r}); "
-            "pass the path of a file written by vaelib.train."
-        )
+        raise CheckpointError(f"{path} is not a vaelib checkpoint (no format tag {FORMAT!r}); "
+                              "pass the path of a file written by vaelib.")
+    if state.get("kind", "vae") != kind:
+        raise CheckpointError(f"{path} holds a {state.get('kind')!r} checkpoint, not a {kind!r} one; pass the right file.")
     return state
+
+
+def nonfinite_tensors(state_dict: dict[str, torch.Tensor]) -> list[str]:
+    """Names of the floating-point tensors in a state dict that hold NaN or inf."""
+    return [name for name, t in state_dict.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+
+
+def load_model_state(model: nn.Module, state_dict: dict[str, torch.Tensor], path: str | Path) -> nn.Module:
+    """``model.load_state_dict`` with one clear sentence for a damaged or mismatched file (NaN weights,
+    missing or extra tensors, wrong shapes) instead of PyTorch's multi-line error."""
+    bad = nonfinite_tensors(state_dict)
+    if bad:
+        raise CheckpointError(f"{path} holds non-finite weights (NaN or inf) in {', '.join(bad[:3])}: it comes from a "
+                              "diverged run; use an earlier checkpoint, or retrain with a lower learning rate.")
+    own = model.state_dict()
+    missing, extra = sorted(set(own) - set(state_dict)), sorted(set(state_dict) - set(own))
+    shapes = [f"{k} {tuple(state_dict[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
+              if k in state_dict and state_dict[k].shape != v.shape]
+    if missing or extra or shapes:
+        detail = "; ".join(filter(None, [missing and f"missing {', '.join(missing[:3])}",
+                                         extra and f"unexpected {', '.join(extra[:3])}",
+                                         shapes and f"shape {', '.join(shapes[:3])}"]))
+        raise CheckpointError(f"{path} does not fit this architecture ({detail}): build the model from the "
+                              "checkpoint's own config (vaelib.train.model_from_checkpoint), or pass the right file.")
+    model.load_state_dict(state_dict)
+    return model
+
+
+@contextmanager
+def checkpoint_lock(path: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (a ``.lock`` file beside it) for a whole run; a second run that wants
+    the same output path gets a CheckpointError at once instead of silently overwriting the first one's work."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = path.with_name(path.name + ".lock")
+    with open(lock_path, "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CheckpointError(f"Another run is writing to {path} (it holds {lock_path.name}); wait for it to "
+                                  "finish, or pass another output path.") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def config_diff(saved: dict[str, Any], wanted: dict[str, Any], prefix: str = "") -> list[str]:
@@ -68,7 +157,7 @@ def config_diff(saved: dict[str, Any], wanted: dict[str, Any], prefix: str = "")
         a, b = saved.get(key, "<missing>"), wanted.get(key, "<missing>")
         if isinstance(a, dict) and isinstance(b, dict):
             out += config_diff(a, b, prefix + key + ".")
-        elif a != b:
+        elif a != b and not (isinstance(a, float) and isinstance(b, float) and math.isclose(a, b, rel_tol=1e-12)):
             out.append(f"{prefix}{key}: checkpoint has {a!r}, requested {b!r}")
     return out
 
@@ -77,7 +166,5 @@ def check_config(path: str | Path, state: dict[str, Any], wanted: dict[str, Any]
     """Raise CheckpointError naming every field where the checkpoint's config differs from ``wanted``."""
     diff = config_diff(state["config"], wanted)
     if diff:
-        raise CheckpointError(
-            f"Checkpoint {path} was trained with a different config ({'; '.join(diff)}); "
-            "use a different checkpoint path, or delete this file to retrain."
-        )
+        raise CheckpointError(f"Checkpoint {path} was trained with a different config ({'; '.join(diff)}); pass another "
+                              "output path (or move this file aside) to train this config.")

@@ -1,31 +1,24 @@
 """A small MNIST classifier that scores generated digits: class balance and confidence of samples.
 
-``python -m vaelib.classifier`` trains it on the grey training images (about a minute on two CPU cores)
-and ships pretrained/classifier.pt (a plain state dict, read with ``weights_only=True``) and
-pretrained/classifier.json (its test accuracy and how it was trained). Generated samples are scored on
+``python -m vaelib.build classifier`` trains it on the grey training images (about a minute on two CPU
+cores) and ships pretrained/classifier.pt, a vaelib checkpoint of kind "classifier" listed in the manifest
+with its test accuracy; ``vaelib.pretrained.load_classifier`` loads it. Generated samples are scored on
 decoder means (pixel probabilities in [0, 1]), which look like grey digits.
 
 Derived in notebooks/06_aggregate_posterior.ipynb (section 4).
 """
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaelib.config import PRETRAINED_DIR
-from vaelib.data import MNIST, batch_indices, grey, load_mnist
+from vaelib.data import MNIST, batch_indices, grey
 from vaelib.evaluate import mean_se
-
-CLASSIFIER_PATH = PRETRAINED_DIR / "classifier.pt"
-FORMAT = "vaelib-classifier-v1"
 
 
 class SmallCNN(nn.Module):
@@ -42,6 +35,10 @@ class SmallCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The 256 penultimate activations (B, 256): the space of the Frechet distance (notebook 08)."""
+        return self.net[:-1](x)
 
 
 @torch.no_grad()
@@ -73,21 +70,6 @@ def train_classifier(data: MNIST, epochs: int = 3, lr: float = 2e-3, batch_size:
     return model, info
 
 
-def load_classifier(path: str | Path = CLASSIFIER_PATH) -> SmallCNN:
-    """Load the shipped classifier with ``torch.load(weights_only=True)`` (eval mode)."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if state.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a vaelib classifier; rebuild it with `python -m vaelib.classifier`.")
-    model = SmallCNN()
-    model.load_state_dict(state["model"])
-    return model.eval()
-
-
-def classifier_info(path: str | Path = CLASSIFIER_PATH) -> dict[str, Any]:
-    """The record shipped beside the classifier (test accuracy, training settings)."""
-    return json.loads(Path(path).with_suffix(".json").read_text())
-
-
 @torch.no_grad()
 def predict_proba(model: nn.Module, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """Class probabilities (N, 10) for images (N, 784) with values in [0, 1]."""
@@ -108,28 +90,3 @@ def sample_quality(probs: torch.Tensor) -> dict[str, Any]:
     return {"hist": hist.tolist(), "entropy": entropy, "entropy_ratio": entropy / math.log(10),
             "kl_uniform": math.log(10) - entropy, "confidence": confidence,
             "confidence_se": confidence_se, "n": len(probs)}
-
-
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Command line: train and ship the classifier."""
-    import sys
-
-    argv = sys.argv[1:] if argv is None else argv
-    p = argparse.ArgumentParser(prog="python -m vaelib.classifier", description="Train the sample-quality classifier.")
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--limit", type=int, default=None, help="train on the first N images only")
-    p.add_argument("--out", default=str(CLASSIFIER_PATH))
-    a = p.parse_args(argv)
-    torch.set_num_threads(a.threads)
-    model, info = train_classifier(load_mnist(), epochs=a.epochs, seed=a.seed, limit=a.limit)
-    info["command"] = " ".join(["python -m vaelib.classifier", *argv])
-    torch.save({"format": FORMAT, "model": model.state_dict()}, a.out)
-    Path(a.out).with_suffix(".json").write_text(json.dumps(info, indent=1) + "\n")
-    print(json.dumps(info, indent=1))
-    return info
-
-
-if __name__ == "__main__":
-    main()

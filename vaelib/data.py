@@ -14,14 +14,16 @@ Two pixel forms:
 """
 from __future__ import annotations
 
-import hashlib
 import urllib.error
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Iterator
 
 import torch
+from torchvision.datasets import MNIST as TorchvisionMNIST
+from torchvision.datasets.mnist import read_image_file, read_label_file
 
+from vaelib.checkpoint import file_digest
 from vaelib.config import data_root
 
 # MD5 of the uncompressed canonical files (the same values as ../shared/data/MNIST/MD5SUMS).
@@ -38,17 +40,8 @@ class DataError(RuntimeError):
     """The MNIST files are missing or corrupt; the message says what to do."""
 
 
-def file_digest(path: str | Path, algorithm: str = "md5") -> str:
-    """Hex digest of a file, read in 1 MB blocks (md5 for MNIST, sha256 for shipped checkpoints)."""
-    h = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def raw_folder(root: str | Path | None = None) -> Path:
-    """The folder torchvision reads: ``<root>/MNIST/raw``."""
+    """The folder torchvision reads: ``<root>/MNIST/raw`` (root resolved by ``vaelib.config.data_root``)."""
     return data_root(root) / "MNIST" / "raw"
 
 
@@ -57,7 +50,8 @@ def verify_mnist(root: str | Path | None = None) -> Path:
 
     A corrupt or truncated file is reported, never deleted or overwritten.
     """
-    folder = raw_folder(root)
+    resolved = data_root(root)
+    folder = resolved / "MNIST" / "raw"
     missing = [name for name in MNIST_MD5 if not (folder / name).is_file()]
     if missing:
         raise DataError(
@@ -66,27 +60,25 @@ def verify_mnist(root: str | Path | None = None) -> Path:
             "(for example ../shared/data), or run once with internet access to download it."
         )
     for name, expected in MNIST_MD5.items():
-        got = file_digest(folder / name)
+        got = file_digest(folder / name, "md5")
         if got != expected:
             raise DataError(
                 f"MNIST file {folder / name} is corrupt or truncated (md5 {got}, expected {expected}). "
                 "It was left untouched: replace it with the canonical file, or point VAELIB_DATA elsewhere."
             )
-    return data_root(root)
+    return resolved
 
 
 def _download(root: Path) -> None:
     """Fetch MNIST through torchvision (needs internet)."""
-    from torchvision.datasets import MNIST
-
-    MNIST(str(root), train=True, download=True)
-    MNIST(str(root), train=False, download=True)
+    TorchvisionMNIST(str(root), train=True, download=True)
+    TorchvisionMNIST(str(root), train=False, download=True)
 
 
 def ensure_mnist(root: str | Path | None = None, download: bool = True) -> Path:
     """Return a verified data root; download through torchvision first if no file is there yet."""
-    resolved = data_root(root)
-    folder = raw_folder(resolved)
+    resolved = data_root(root)  # resolved once; every step below uses this folder
+    folder = resolved / "MNIST" / "raw"
     if download and not any((folder / name).exists() for name in MNIST_MD5):
         try:
             _download(resolved)
@@ -122,9 +114,7 @@ class MNIST:
 def load_mnist(root: str | Path | None = None, *, val_size: int = VAL_SIZE, limit: int | None = None,
                device: torch.device | str = "cpu", download: bool = True) -> MNIST:
     """Load MNIST once into tensors with torchvision's reader; ``limit`` caps each split (smoke mode)."""
-    from torchvision.datasets.mnist import read_image_file, read_label_file
-
-    folder = raw_folder(ensure_mnist(root, download=download))
+    folder = ensure_mnist(root, download=download) / "MNIST" / "raw"
     images = read_image_file(str(folder / "train-images-idx3-ubyte")).reshape(-1, 784)  # (60000, 784) uint8
     labels = read_label_file(str(folder / "train-labels-idx1-ubyte"))
     test_x = read_image_file(str(folder / "t10k-images-idx3-ubyte")).reshape(-1, 784)

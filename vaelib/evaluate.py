@@ -41,6 +41,8 @@ def evaluate(model: LatentVariableModel, x: torch.Tensor, *, binarized: bool = T
 
     The KL is the closed form where the model has one, else the single-sample Monte Carlo KL (a VampPrior).
     ``per_example=True`` adds the (N,) float64 tensors under ``"values"``, for paired comparisons."""
+    if len(x) == 0:
+        raise ValueError("evaluate got no images: pass a non-empty (N, 784) uint8 tensor.")
     if hasattr(model, "eval"):
         model.eval()
     bin_gen = torch.Generator(device=x.device).manual_seed(seed)  # the binarization: same for every model

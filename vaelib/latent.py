@@ -1,7 +1,8 @@
 """Looking at a trained VAE's latent space: encoding a split, quantile grids, posteriors, active units.
 
-Everything here works on the encoder's ``(mu, logvar)`` (``logvar`` is log sigma^2) and returns tensors;
-the plotting helpers take ``ax=None`` and return the figure. Derived in notebooks/05_latent_space.ipynb.
+``encode_dataset`` is the one way to encode a split (notebooks 05-08 and the sweep); the rest works on the
+encoder's ``mu, logvar`` (``logvar`` is log sigma^2) and returns tensors; the plotting helpers take
+``ax=None`` and return the figure. Derived in notebooks/05_latent_space.ipynb.
 """
 from __future__ import annotations
 
@@ -12,24 +13,29 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Ellipse
+from sklearn.neighbors import KNeighborsClassifier
 
 from vaelib.data import batch_indices, pixels
-from vaelib.losses import LatentVariableModel, kl_std_normal
+from vaelib.losses import LatentVariableModel, Posterior, kl_std_normal
 from vaelib.models import VAE
 from vaelib.plots import get_axes
 
 
 @torch.no_grad()
 def encode_dataset(model: LatentVariableModel, x: torch.Tensor, *, binarized: bool = True, seed: int = 0,
-                   batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
-    """Encode uint8 images ``x`` (N, 784) in batches (one seeded binarization): mu, logvar, each (N, D)."""
+                   batch_size: int = 1000, dtype: torch.dtype | None = None) -> Posterior:
+    """Encode uint8 images ``x`` (N, 784) in batches, in eval mode, with one seeded binarization: q(z|x) for all
+    N images as one posterior object (a ``DiagonalGaussian`` with ``.mu``, ``.logvar`` of shape (N, D); a vMF
+    or a point mass for those models). ``dtype`` casts its tensors (float64 for the aggregate posterior)."""
+    if hasattr(model, "eval"):
+        model.eval()
     gen = torch.Generator(device=x.device).manual_seed(seed)
-    mus, logvars = [], []
-    for idx in batch_indices(len(x), batch_size, shuffle=False, device=x.device):
-        mu, logvar = model.encode(pixels(x[idx], binarized, gen))  # (b, D) each
-        mus.append(mu)
-        logvars.append(logvar)
-    return torch.cat(mus), torch.cat(logvars)
+    parts = [model.encode(pixels(x[idx], binarized, gen))
+             for idx in batch_indices(len(x), batch_size, shuffle=False, device=x.device)]
+    if not parts:
+        raise ValueError("encode_dataset got no images: pass a non-empty (N, 784) uint8 tensor.")
+    params = [torch.cat(p) for p in zip(*(q.params() for q in parts))]
+    return type(parts[0])(*[p.to(dtype) if dtype is not None and p.is_floating_point() else p for p in params])
 
 
 def normal_quantiles(n: int, eps: float = 0.05) -> torch.Tensor:
@@ -118,8 +124,6 @@ def kl_bars(kl_dim: torch.Tensor, active: torch.Tensor, ax: plt.Axes | None = No
 
 def knn_accuracy(features: torch.Tensor, labels: torch.Tensor, k: int = 5) -> float:
     """Label accuracy of a k-nearest-neighbour classifier fit on the first half, scored on the second half."""
-    from sklearn.neighbors import KNeighborsClassifier
-
     half = len(features) // 2
     f, y = features.detach().cpu().numpy(), labels.cpu().numpy()
     return float(KNeighborsClassifier(k).fit(f[:half], y[:half]).score(f[half:], y[half:]))

@@ -20,15 +20,26 @@ import torch.nn.functional as F
 LOG_2PI = math.log(2 * math.pi)
 
 
+class Posterior(Protocol):
+    """q(z|x) for a batch: reparameterized samples and log-densities (DiagonalGaussian, the vMF, PointMass)."""
+
+    def rsample(self, n: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor: ...
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor: ...
+
+    def params(self) -> tuple[torch.Tensor, ...]: ...  # the tensors that define it, each with batch dim first
+
+
 class LatentVariableModel(Protocol):
     """What the ELBO and IWAE need from a model (vaelib.models and vaelib.toy implement it).
 
-    A model may also define ``encode_dist(x)`` (q(z|x) as an object with ``rsample`` and ``log_prob``, e.g. a vMF),
-    ``has_closed_kl`` and ``closed_kl(posterior)``; without them q(z|x) is the diagonal Gaussian
-    ``encode`` returns and the closed-form KL is the one to N(0, I) (see ``posterior_of``).
+    ``encode(x)`` returns q(z|x) as a ``Posterior`` object, never a tuple: a ``DiagonalGaussian`` (``.mu``,
+    ``.logvar``), a ``VonMisesFisher`` (``.loc``, ``.kappa``) or a ``PointMass`` (``.z``). A model may also
+    define ``has_closed_kl`` and ``closed_kl(posterior)``; without them the closed-form KL is the Gaussian's
+    to N(0, I) (see ``closed_form_kl``).
     """
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...  # (B, D), (B, D)
+    def encode(self, x: torch.Tensor) -> Posterior: ...
 
     def log_px_given_z(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor: ...  # (..., B)
 
@@ -89,12 +100,33 @@ class DiagonalGaussian:
         """log q(z|x) (..., B)."""
         return gaussian_log_prob(z, self.mu, self.logvar)
 
+    def params(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu, logvar)."""
+        return self.mu, self.logvar
 
-def posterior_of(model: LatentVariableModel, x: torch.Tensor) -> Any:
-    """q(z|x): ``model.encode_dist(x)`` where the model defines it, else the diagonal Gaussian of ``model.encode(x)``."""
-    if hasattr(model, "encode_dist"):
-        return model.encode_dist(x)
-    return DiagonalGaussian(*model.encode(x))
+
+class PointMass:
+    """The "posterior" of a deterministic autoencoder: all mass at z = the encoder's output (notebooks 00, 08).
+
+    Sampling returns z itself (no noise); it has no density, so no ELBO or IWAE bound exists for such a model.
+    """
+
+    def __init__(self, z: torch.Tensor) -> None:
+        self.z = z  # (B, D)
+        self.mu = z  # the code, under the name every Gaussian helper reads
+
+    def rsample(self, n: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+        """z itself, (B, D), or repeated (n, B, D)."""
+        return self.z if n is None else self.z.expand(n, *self.z.shape)
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """Undefined: a point mass has no density."""
+        raise ValueError("A deterministic autoencoder's code has no density, so it has no ELBO or log p(x) bound: "
+                         "use a VAE, or fit a density to its codes (vaelib.expost, notebook 08).")
+
+    def params(self) -> tuple[torch.Tensor]:
+        """(z,)."""
+        return (self.z,)
 
 
 def closed_form_kl(model: LatentVariableModel, post: Any) -> torch.Tensor:
@@ -117,11 +149,12 @@ def mc_kl(post: Any, z: torch.Tensor, log_prior_z: torch.Tensor) -> torch.Tensor
 
 @dataclass
 class ELBOTerms:
-    """Per-example terms, each of shape ``(B,)``: ``elbo = -recon - kl``."""
+    """Per-example terms, each of shape ``(B,)``: ``elbo = -recon - kl``; and the code ``z`` (B, D) they used."""
 
     recon: torch.Tensor
     kl: torch.Tensor
     elbo: torch.Tensor
+    z: torch.Tensor | None = None
 
 
 def elbo_terms(model: LatentVariableModel, x: torch.Tensor, generator: torch.Generator | None = None,
@@ -129,13 +162,13 @@ def elbo_terms(model: LatentVariableModel, x: torch.Tensor, generator: torch.Gen
     """Single-sample ELBO per example. ``kl="closed"`` uses the closed form (Gaussian to N(0, I), or the
     model's ``closed_kl``); ``kl="mc"`` uses log q(z|x) - log p(z) at the same z (any prior; notebook 07);
     ``"auto"`` takes the closed form where the model has one (``has_closed_kl``, default True)."""
-    post = posterior_of(model, x)
+    post = model.encode(x)
     z = post.rsample(generator=generator)  # (B, D)
     recon = -model.log_px_given_z(x, z)  # (B,)
     if kl == "auto":
         kl = "closed" if getattr(model, "has_closed_kl", True) else "mc"
     kl_term = closed_form_kl(model, post) if kl == "closed" else mc_kl(post, z, model.log_prior(z))
-    return ELBOTerms(recon=recon, kl=kl_term, elbo=-recon - kl_term)
+    return ELBOTerms(recon=recon, kl=kl_term, elbo=-recon - kl_term, z=z)
 
 
 def reduce_batch(values: torch.Tensor, reduction: Literal["mean", "sum"] = "mean") -> torch.Tensor:
@@ -156,7 +189,9 @@ def iwae_log_px(model: LatentVariableModel, x: torch.Tensor, k: int, generator: 
     drawn in chunks of at most ``max_rows`` decoder rows and combined with ``logsumexp``, so memory
     stays bounded at k=5000. Derived in notebooks/01_elbo.ipynb.
     """
-    post = posterior_of(model, x)  # q(z|x): Gaussian, or the model's own (vMF)
+    if x.shape[0] == 0:
+        return torch.empty(0, dtype=x.dtype, device=x.device)
+    post = model.encode(x)  # q(z|x): Gaussian, or the model's own (vMF)
     chunk = max(1, max_rows // x.shape[0])
     partial = []
     for start in range(0, k, chunk):

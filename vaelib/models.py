@@ -9,6 +9,10 @@ outputs ``mu, logvar``) and the prior N(0, I): built and trained in notebooks/04
   then has no closed form and the ELBO uses the single-sample Monte Carlo KL;
 * ``latent="vmf"``: the hyperspherical VAE, q(z|x) = vMF(loc, kappa) on S^{D-1} (``vaelib.vmf``)
   with the uniform prior on the sphere and its closed-form KL.
+
+``latent="deterministic"`` makes the same network a plain autoencoder (z = the encoder's output, no noise,
+no KL; notebooks 00 and 08). ``encode(x)`` always returns q(z|x) as one object (``DiagonalGaussian``,
+``VonMisesFisher`` or ``PointMass``), never a tuple, so a helper cannot unpack the wrong parameters.
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaelib.losses import DiagonalGaussian, bernoulli_log_prob, kl_std_normal, std_normal_log_prob
+from vaelib.losses import DiagonalGaussian, PointMass, bernoulli_log_prob, kl_std_normal, std_normal_log_prob
 from vaelib.priors import GaussianMixturePrior, VampPrior
 from vaelib.vmf import VonMisesFisher, kl_vmf_uniform, log_sphere_area
 
@@ -36,13 +40,24 @@ class ModelConfig:
     decoder_hidden: tuple[int, ...] | None = None
     activation: str = "elu"
     channels: tuple[int, ...] = field(default=(32, 64))  # conv only
-    latent: Literal["gaussian", "vmf"] = "gaussian"  # q(z|x): diagonal Gaussian, or vMF on S^{D-1}
+    latent: Literal["gaussian", "vmf", "deterministic"] = "gaussian"  # q(z|x): diagonal Gaussian, vMF on S^{D-1},
+    #                                                    or a point mass (a plain autoencoder)
     prior: Literal["standard", "vamp", "mog"] = "standard"  # standard: N(0, I), or uniform on the sphere
     n_components: int = 500  # pseudo-inputs (vamp) or mixture components (mog)
 
     def __post_init__(self) -> None:
-        if self.latent not in ("gaussian", "vmf") or self.prior not in ("standard", "vamp", "mog"):
-            raise ValueError(f"Unknown latent {self.latent!r} or prior {self.prior!r}")
+        if self.arch not in ("mlp", "conv"):
+            raise ValueError(f"Unknown architecture {self.arch!r}: use 'mlp' or 'conv'.")
+        if self.latent not in ("gaussian", "vmf", "deterministic") or self.prior not in ("standard", "vamp", "mog"):
+            raise ValueError(f"Unknown latent {self.latent!r} or prior {self.prior!r}: use latent 'gaussian', 'vmf' "
+                             "or 'deterministic', prior 'standard', 'vamp' or 'mog'.")
+        if self.latent_dim < 1 or any(h < 1 for h in self.hidden) or self.n_components < 1:
+            raise ValueError(f"latent_dim, hidden widths and n_components must be positive, got latent_dim="
+                             f"{self.latent_dim}, hidden={self.hidden}, n_components={self.n_components}.")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"Unknown activation {self.activation!r}: use one of {sorted(ACTIVATIONS)}.")
+        if self.latent == "deterministic" and self.prior != "standard":
+            raise ValueError("A deterministic autoencoder has no prior to learn: use prior='standard'.")
         if self.latent == "vmf" and self.prior != "standard":
             raise ValueError("The vMF latent comes with the uniform prior on the sphere (prior='standard').")
         if self.latent == "vmf" and self.latent_dim < 2:
@@ -79,40 +94,41 @@ class VAE(nn.Module):
 
     @staticmethod
     def encoder_outputs(config: ModelConfig) -> int:
-        """Numbers the encoder emits per image: 2D (mu, logvar) or D + 1 (direction, concentration)."""
-        return config.latent_dim + 1 if config.latent == "vmf" else 2 * config.latent_dim
+        """Numbers the encoder emits per image: 2D (mu, logvar), D + 1 (direction, concentration) or D (the code)."""
+        return {"vmf": config.latent_dim + 1, "deterministic": config.latent_dim}.get(config.latent, 2 * config.latent_dim)
 
     def _build_prior(self) -> None:
         c = self.config
         self.prior = (VampPrior(c.n_components) if c.prior == "vamp"
                       else GaussianMixturePrior(c.n_components, c.latent_dim) if c.prior == "mog" else None)
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (B, 784) -> the posterior's parameters: mu, logvar (B, D) each; for ``latent="vmf"`` the unit
-        direction loc (B, D) and the concentration kappa = softplus(.) + 1 (B,) (Davidson et al., 2018)."""
+    def encode(self, x: torch.Tensor) -> DiagonalGaussian | VonMisesFisher | PointMass:
+        """x (B, 784) -> q(z|x) as one object: ``DiagonalGaussian(mu, logvar)`` with (B, D) each; for
+        ``latent="vmf"`` ``VonMisesFisher(loc, kappa)`` with the unit direction loc (B, D) and the concentration
+        kappa = softplus(.) + 1 (B,) (Davidson et al., 2018); for ``latent="deterministic"`` ``PointMass(z)``."""
         h = self.encoder(x)
         if self.config.latent == "vmf":
             loc, raw = h[..., :-1], h[..., -1]
-            return loc / loc.norm(dim=-1, keepdim=True).clamp_min(1e-12), F.softplus(raw) + 1.0
+            return VonMisesFisher(loc / loc.norm(dim=-1, keepdim=True).clamp_min(1e-12), F.softplus(raw) + 1.0)
+        if self.config.latent == "deterministic":
+            return PointMass(h)
         mu, logvar = h.chunk(2, dim=-1)
-        return mu, logvar
-
-    def encode_dist(self, x: torch.Tensor) -> DiagonalGaussian | VonMisesFisher:
-        """q(z|x) as an object with ``rsample(n, generator)`` and ``log_prob(z)``."""
-        a, b = self.encode(x)
-        return VonMisesFisher(a, b) if self.config.latent == "vmf" else DiagonalGaussian(a, b)
+        return DiagonalGaussian(mu, logvar)
 
     @property
     def has_closed_kl(self) -> bool:
-        """True where KL(q(z|x) || p(z)) has a closed form: Gaussian/N(0, I) and vMF/uniform."""
+        """True where KL(q(z|x) || p(z)) has a closed form: Gaussian/N(0, I) and vMF/uniform (and no KL at all
+        for a deterministic autoencoder, whose training loss has no KL term)."""
         return self.config.prior == "standard"
 
-    def closed_kl(self, post: DiagonalGaussian | VonMisesFisher) -> torch.Tensor:
-        """Closed-form KL(q(z|x) || p(z)) per example (B,); only for the standard priors."""
+    def closed_kl(self, post: DiagonalGaussian | VonMisesFisher | PointMass) -> torch.Tensor:
+        """Closed-form KL(q(z|x) || p(z)) per example (B,); only for the standard priors (zero for an autoencoder)."""
         if not self.has_closed_kl:
             raise ValueError(f"prior={self.config.prior!r} has no closed-form KL: use the Monte Carlo KL")
         if isinstance(post, VonMisesFisher):
             return kl_vmf_uniform(post.kappa, self.latent_dim)
+        if isinstance(post, PointMass):
+            return torch.zeros(post.z.shape[:-1], dtype=post.z.dtype, device=post.z.device)
         return kl_std_normal(post.mu, post.logvar)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
@@ -129,10 +145,15 @@ class VAE(nn.Module):
         if self.config.latent == "vmf":
             return torch.full(z.shape[:-1], -log_sphere_area(self.latent_dim), dtype=z.dtype, device=z.device)
         if isinstance(self.prior, VampPrior):
-            return self.prior.log_prob(z, self.encode)
+            return self.prior.log_prob(z, self._gaussian_params)
         if isinstance(self.prior, GaussianMixturePrior):
             return self.prior.log_prob(z)
         return std_normal_log_prob(z)
+
+    def _gaussian_params(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu, logvar) of q(z|x) for a Gaussian latent: the VampPrior's components at its pseudo-inputs."""
+        post = self.encode(x)
+        return post.mu, post.logvar
 
     @property
     def latent_dim(self) -> int:
@@ -143,7 +164,7 @@ class VAE(nn.Module):
         """n latent codes (n, D) drawn from the model's prior."""
         device = next(self.parameters()).device
         if isinstance(self.prior, VampPrior):
-            return self.prior.sample(n, self.encode, generator)
+            return self.prior.sample(n, self._gaussian_params, generator)
         if isinstance(self.prior, GaussianMixturePrior):
             return self.prior.sample(n, generator)
         z = torch.randn(n, self.latent_dim, generator=generator, device=device)

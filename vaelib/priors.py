@@ -9,51 +9,15 @@ Used by ``vaelib.models`` (``ModelConfig.prior``); derived in notebooks/07_beyon
 """
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaelib.losses import LOG_2PI
+from vaelib.mixture import log_mixture_density, sample_mixture
 
 Encoder = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]  # u (K, 784) -> mu, logvar (K, D)
-
-
-def log_mixture_of_gaussians(z: torch.Tensor, means: torch.Tensor, logvars: torch.Tensor,
-                             log_weights: torch.Tensor | None = None) -> torch.Tensor:
-    """log sum_k w_k N(z; means_k, diag exp(logvars_k)): z (..., D), means/logvars (K, D) -> (...,).
-
-    ``log_weights`` (K,) need not be normalized (they go through log_softmax); None means uniform 1/K.
-    The (..., K) component log-densities come from two matrix products,
-    log N(z; m, s^2) = -1/2 [D log 2pi + sum log s^2 + sum m^2/s^2] + z.(m/s^2) - 1/2 z^2.(1/s^2),
-    instead of a (..., K, D) tensor of differences: the VampPrior's KL costs a matmul, not K copies of z.
-    The terms cancel (each can be ~1e4 nats for sharp components), so they are formed in float64.
-    """
-    K, D = means.shape
-    dtype = z.dtype
-    z, means, logvars = z.double(), means.double(), logvars.double()
-    prec = (-logvars).exp()  # (K, D)
-    mp = means * prec
-    const = -0.5 * (D * LOG_2PI + logvars.sum(-1) + (means * mp).sum(-1))  # (K,)
-    log_comp = (const + z @ mp.T - 0.5 * (z * z) @ prec.T).to(dtype)  # (..., K)
-    if log_weights is None:
-        log_w = torch.full((K,), -math.log(K), dtype=log_comp.dtype, device=log_comp.device)
-    else:
-        log_w = torch.log_softmax(log_weights, dim=-1)  # (K,)
-    return torch.logsumexp(log_comp + log_w, dim=-1)
-
-
-def sample_mixture_of_gaussians(n: int, means: torch.Tensor, logvars: torch.Tensor,
-                                log_weights: torch.Tensor | None = None,
-                                generator: torch.Generator | None = None) -> torch.Tensor:
-    """n draws (n, D) from the mixture: a component per draw, then its Gaussian."""
-    K = means.shape[0]
-    probs = torch.ones(K, device=means.device) if log_weights is None else torch.softmax(log_weights.detach(), -1)
-    k = torch.multinomial(probs, n, replacement=True, generator=generator)  # (n,)
-    eps = torch.randn((n, means.shape[1]), generator=generator, dtype=means.dtype, device=means.device)
-    return means[k] + (0.5 * logvars[k]).exp() * eps
 
 
 class GaussianMixturePrior(nn.Module):
@@ -68,12 +32,11 @@ class GaussianMixturePrior(nn.Module):
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """log p(z): z (..., D) -> (...,)."""
-        return log_mixture_of_gaussians(z, self.means, self.logvars, self.logits)
+        return log_mixture_density(z, self.means, self.logvars, self.logits)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n draws (n, D), without gradients."""
-        with torch.no_grad():
-            return sample_mixture_of_gaussians(n, self.means, self.logvars, self.logits, generator)
+        return sample_mixture(n, self.means, self.logvars, self.logits, generator)[0]
 
 
 class VampPrior(nn.Module):
@@ -84,7 +47,8 @@ class VampPrior(nn.Module):
         super().__init__()
         if init is None:  # N(0.05, 0.01^2) as the paper's code does for MNIST; or pass K data points
             init = init_mean + init_std * torch.randn(n_components, input_dim, generator=generator)
-        assert init.shape == (n_components, input_dim), f"init must be ({n_components}, {input_dim})"
+        if init.shape != (n_components, input_dim):
+            raise ValueError(f"init must have shape ({n_components}, {input_dim}), got {tuple(init.shape)}.")
         self.pseudo_inputs = nn.Parameter(init.detach().clone())  # (K, input_dim)
 
     def inputs(self) -> torch.Tensor:
@@ -95,18 +59,13 @@ class VampPrior(nn.Module):
         """The K mixture components (mu, logvar), each (K, D), from the encoder at the pseudo-inputs."""
         return encoder_fn(self.inputs())
 
-    def log_prob(self, z: torch.Tensor, encoder_fn: Encoder, rows: int = 4096) -> torch.Tensor:
-        """log (1/K) sum_k q(z | u_k): z (..., D) -> (...,); gradients reach u and the encoder.
-
-        The (rows, K, D) intermediate is built ``rows`` codes at a time, so memory stays bounded for the
-        many codes of an importance-weighted estimate."""
+    def log_prob(self, z: torch.Tensor, encoder_fn: Encoder) -> torch.Tensor:
+        """log (1/K) sum_k q(z | u_k): z (..., D) -> (...,); gradients reach u and the encoder."""
         mu, logvar = self.components(encoder_fn)  # (K, D)
-        flat = z.reshape(-1, z.shape[-1])
-        out = torch.cat([log_mixture_of_gaussians(flat[i:i + rows], mu, logvar) for i in range(0, len(flat), rows)])
-        return out.reshape(z.shape[:-1])
+        return log_mixture_density(z, mu, logvar)
 
     def sample(self, n: int, encoder_fn: Encoder, generator: torch.Generator | None = None) -> torch.Tensor:
         """n draws (n, D) from the prior, without gradients."""
         with torch.no_grad():
             mu, logvar = self.components(encoder_fn)
-            return sample_mixture_of_gaussians(n, mu, logvar, None, generator)
+        return sample_mixture(n, mu, logvar, None, generator)[0]

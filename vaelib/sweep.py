@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -23,12 +24,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from tqdm.auto import tqdm
 
-from vaelib.aggregate import aggregate_moments, aggregate_terms, encode_posteriors, gaussian_kl_to_std
+from vaelib.aggregate import aggregate_moments, aggregate_terms, gaussian_kl_to_std
+from vaelib.build import register_artefact
 from vaelib.config import PRETRAINED_DIR, get_device
 from vaelib.data import MNIST, load_mnist
 from vaelib.evaluate import evaluate
+from vaelib.latent import encode_dataset
 from vaelib.models import ModelConfig
+from vaelib.pretrained import load_artefact
 from vaelib.train import TrainConfig, train
 
 SWEEP_PATH = PRETRAINED_DIR / "sweep.json"
@@ -73,7 +78,8 @@ def run_one(cfg: SweepConfig, latent_dim: int, depth: int, data: MNIST, device: 
     t0 = time.perf_counter()
     result = train(cfg.train_config(latent_dim, depth), data, device, progress=progress)
     t1 = time.perf_counter()
-    mu, logvar = encode_posteriors(result.model, data.train_x[:cfg.limit].to(device), seed=cfg.seed)
+    mu, logvar = encode_dataset(result.model, data.train_x[:cfg.limit].to(device), seed=cfg.seed,
+                                dtype=torch.float64).params()
     gen = torch.Generator().manual_seed(cfg.seed)
     terms = aggregate_terms(mu.cpu(), logvar.cpu(), cfg.n_samples, gen)
     mean, cov = aggregate_moments(mu.cpu(), logvar.cpu())
@@ -89,8 +95,6 @@ def run_one(cfg: SweepConfig, latent_dim: int, depth: int, data: MNIST, device: 
 def run_sweep(cfg: SweepConfig, data: MNIST, device: str | torch.device = "cpu",
               progress: bool = True) -> dict[str, Any]:
     """Every run of ``cfg``; returns the sweep document (config, environment, runs, wall time)."""
-    from tqdm.auto import tqdm
-
     device = get_device(device) if isinstance(device, str) else device
     t0 = time.perf_counter()
     runs = [run_one(cfg, d, k, data, device, progress=progress)
@@ -100,9 +104,9 @@ def run_sweep(cfg: SweepConfig, data: MNIST, device: str | torch.device = "cpu",
             "torch": torch.__version__}
 
 
-def load_sweep(path: str | Path = SWEEP_PATH) -> dict[str, Any]:
-    """The cached sweep document."""
-    return json.loads(Path(path).read_text())
+def load_sweep(path: str | Path | None = None) -> dict[str, Any]:
+    """The sweep document at ``path``; by default the shipped one (pretrained/sweep.json, sha256-checked)."""
+    return json.loads((Path(path) if path is not None else load_artefact("sweep")).read_text())
 
 
 def select(sweep: dict[str, Any], by: str) -> list[dict[str, Any]]:
@@ -148,9 +152,7 @@ def plot_sweep(sweep: dict[str, Any], axes: Sequence[Sequence[plt.Axes]] | None 
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Command line: run the sweep and write it to ``--out`` (default pretrained/sweep.json)."""
-    import sys
-
+    """Command line: run the sweep and write it to ``--out`` (default pretrained/sweep.json, recorded in the manifest)."""
     argv = sys.argv[1:] if argv is None else argv
     d = SweepConfig()
     p = argparse.ArgumentParser(prog="python -m vaelib.sweep", description=__doc__.split("\n")[0])
@@ -173,6 +175,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                   n_samples=a.n_samples, seed=a.seed)
     doc = {"command": " ".join(["python -m vaelib.sweep", *argv]), **run_sweep(cfg, load_mnist(), a.device)}
     Path(a.out).write_text(json.dumps(doc, indent=1) + "\n")
+    if Path(a.out).resolve() == SWEEP_PATH.resolve():
+        register_artefact("sweep", SWEEP_PATH, doc["command"], notebook="06_aggregate_posterior")
     print(f"wrote {a.out} ({len(doc['runs'])} runs, {doc['wall_seconds']:.0f} s)")
     return doc
 

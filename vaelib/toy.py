@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from vaelib.losses import LOG_2PI, kl_std_normal, std_normal_log_prob
+from vaelib.losses import LOG_2PI, DiagonalGaussian, kl_std_normal, std_normal_log_prob
 
 
 class LinearGaussian:
@@ -50,11 +50,12 @@ class LinearGaussian:
         C = self.W @ self.W.T + self.s**2 * torch.eye(P, dtype=self.W.dtype)
         return torch.distributions.MultivariateNormal(self.b, C).log_prob(x)
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """q(z|x): the exact posterior's mean and diagonal log-variance, shifted by the spoilers."""
+    def encode(self, x: torch.Tensor) -> DiagonalGaussian:
+        """q(z|x) = N(mu, diag exp(logvar)): the exact posterior's mean and diagonal log-variance, shifted by the
+        spoilers (``.mu``, ``.logvar`` of shape (B, D))."""
         m, S = self.posterior(x)
         logvar = torch.log(torch.diagonal(S)).expand_as(m) + self.logvar_shift
-        return m + self.mean_shift, logvar
+        return DiagonalGaussian(m + self.mean_shift, logvar)
 
     def log_px_given_z(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """log N(x; W z + b, s^2 I) summed over the P dims; z may have leading sample dims."""

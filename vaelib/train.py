@@ -3,7 +3,11 @@
 The whole dataset sits on the device as one uint8 tensor and is batched by index; one seeded
 ``torch.Generator`` drives shuffling, dynamic binarization and the reparameterization noise, and its
 state goes into every checkpoint, so a run resumed from a checkpoint continues exactly as the
-uninterrupted run would have. Used in notebooks/04_mnist_vae.ipynb and by the sweep of notebook 06.
+uninterrupted run would have. A run holds a lock on its checkpoint, stops at the first epoch whose loss
+is not finite (keeping the last good checkpoint), and says when it resumed or was already finished.
+
+This module never looks at the shipped models: ``vaelib.pretrained.load_or_train`` does that, then calls
+``train``. Used in notebooks/04_mnist_vae.ipynb, by the sweep of notebook 06 and by ``vaelib.build``.
 """
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import argparse
 import hashlib
 import json
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -19,14 +24,18 @@ from typing import Any, Literal
 import torch
 from tqdm.auto import tqdm
 
-from vaelib.checkpoint import check_config, load_checkpoint, save_checkpoint
+from vaelib.checkpoint import check_config, checkpoint_lock, load_checkpoint, load_model_state, save_checkpoint
 from vaelib.config import get_device, runs_dir
-from vaelib.data import MNIST, batch_indices, load_mnist, pixels
+from vaelib.data import MNIST, DataError, batch_indices, load_mnist, pixels
 from vaelib.evaluate import evaluate
 from vaelib.losses import elbo_terms
 from vaelib.models import VAE, ModelConfig, build_model
 
 HISTORY_KEYS = ("train_elbo", "train_recon", "train_kl", "val_elbo", "val_recon", "val_kl", "seconds")
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint was kept."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,23 @@ class TrainConfig:
     warmup_epochs: int = 0                    # linear KL warm-up from 0 to beta over these epochs
     kl_reduction: Literal["sum", "mean"] = "sum"  # "mean" over latent dims = a hidden beta of 1/D
     limit: int | None = None                  # cap on each split's size (smoke mode)
+    z_penalty: float = 0.0                    # + z_penalty * ||z||^2 / 2 per example (RAE, Ghosh et al. 2020)
+    decoder_l2: float = 0.0                   # + decoder_l2 * (sum of squared decoder weights) per batch (RAE)
+
+    def __post_init__(self) -> None:
+        problems = [msg for bad, msg in (
+            (self.epochs < 1, f"epochs must be >= 1 (got {self.epochs})"),
+            (self.batch_size < 1, f"batch_size must be >= 1 (got {self.batch_size})"),
+            (not self.lr > 0, f"lr must be > 0 (got {self.lr})"),
+            (self.lr_schedule not in ("constant", "cosine"), f"lr_schedule must be 'constant' or 'cosine' (got {self.lr_schedule!r})"),
+            (self.beta < 0, f"beta must be >= 0 (got {self.beta})"),
+            (self.warmup_epochs < 0, f"warmup_epochs must be >= 0 (got {self.warmup_epochs})"),
+            (self.kl_reduction not in ("sum", "mean"), f"kl_reduction must be 'sum' or 'mean' (got {self.kl_reduction!r})"),
+            (self.limit is not None and self.limit < 1, f"limit must be >= 1 or None (got {self.limit})"),
+            (self.z_penalty < 0 or self.decoder_l2 < 0, "z_penalty and decoder_l2 must be >= 0"),
+        ) if bad]
+        if problems:
+            raise ValueError("Invalid training config: " + "; ".join(problems) + ".")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict."""
@@ -51,7 +77,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        """Inverse of ``to_dict``."""
+        """Inverse of ``to_dict``; fields added since ``d`` was written take their defaults."""
         return cls(**{**d, "model": ModelConfig.from_dict(d["model"])})
 
     def key(self) -> str:
@@ -80,41 +106,81 @@ class TrainResult:
     path: Path | None = None
 
 
+def training_loss(model: VAE, cfg: TrainConfig, x: torch.Tensor, gen: torch.Generator, beta: float
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The minimized loss for one batch of model inputs x (B, 784), averaged over the batch, and the
+    per-example ELBO terms (elbo, recon, kl) stacked as (3, B) for the epoch's history.
+
+    loss = mean_b [recon_b + beta * kl_b (/ D with kl_reduction="mean") + z_penalty ||z_b||^2 / 2]
+           + decoder_l2 * sum of squared decoder weights.
+    """
+    terms = elbo_terms(model, x, gen)
+    kl = terms.kl / model.latent_dim if cfg.kl_reduction == "mean" else terms.kl
+    per_example = terms.recon + beta * kl
+    if cfg.z_penalty:
+        per_example = per_example + cfg.z_penalty * 0.5 * terms.z.pow(2).sum(-1)
+    loss = per_example.mean()  # per-example nats, averaged over the batch
+    if cfg.decoder_l2:
+        loss = loss + cfg.decoder_l2 * sum(p.pow(2).sum() for n, p in model.decoder.named_parameters() if "weight" in n)
+    return loss, torch.stack([terms.elbo, terms.recon, terms.kl]).detach()
+
+
 def _train_epoch(model: VAE, opt: torch.optim.Optimizer, cfg: TrainConfig, x: torch.Tensor,
                  gen: torch.Generator, beta: float) -> tuple[float, float, float]:
     model.train()
     sums = torch.zeros(3, device=x.device)  # elbo, recon, kl summed over examples (no per-step sync)
     for idx in batch_indices(len(x), cfg.batch_size, gen, device=x.device):
-        terms = elbo_terms(model, pixels(x[idx], cfg.binarize, gen), gen)
-        kl = terms.kl / model.latent_dim if cfg.kl_reduction == "mean" else terms.kl
-        loss = (terms.recon + beta * kl).mean()  # per-example nats, averaged over the batch
+        loss, terms = training_loss(model, cfg, pixels(x[idx], cfg.binarize, gen), gen, beta)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        sums += torch.stack([terms.elbo.sum(), terms.recon.sum(), terms.kl.sum()]).detach()
+        sums += terms.sum(1)
     elbo, recon, kl = (sums / len(x)).tolist()
     return elbo, recon, kl
 
 
+def _announce(message: str, progress: bool) -> None:
+    if progress:
+        print(message)
+
+
 def train(cfg: TrainConfig, data: MNIST, device: str | torch.device = "auto", checkpoint: str | Path | None = None,
           progress: bool = True) -> TrainResult:
-    """Train (or resume, if ``checkpoint`` holds an unfinished run of this config) and return the result."""
-    device = get_device(device) if isinstance(device, str) else device
+    """Train (or resume, if ``checkpoint`` holds an unfinished run of this config) and return the result.
+
+    With a ``checkpoint`` path the run holds its lock, saves after every epoch, says whether it resumed or
+    found the run already finished, and raises TrainingDiverged (keeping the last good file) if the loss
+    stops being finite."""
+    device = get_device(device, verbose=progress) if isinstance(device, str) else device
+    if checkpoint is None:
+        return _run(cfg, data, device, None, progress)
+    with checkpoint_lock(checkpoint):
+        return _run(cfg, data, device, Path(checkpoint), progress)
+
+
+def _run(cfg: TrainConfig, data: MNIST, device: torch.device, checkpoint: Path | None, progress: bool) -> TrainResult:
     torch.manual_seed(cfg.seed)  # parameter initialization
     model = build_model(cfg.model).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=device.type in ("cpu", "cuda"))  # one kernel per step
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     history: dict[str, list[float]] = {k: [] for k in HISTORY_KEYS}
     start, source = 0, "trained"
-    if checkpoint is not None and Path(checkpoint).exists():
+    if checkpoint is not None and checkpoint.exists():
         state = _normalized(load_checkpoint(checkpoint, map_location=device))
         check_config(checkpoint, state, cfg.to_dict())  # fields added since it was saved take their defaults
-        model.load_state_dict(state["model"])
+        load_model_state(model, state["model"], checkpoint)
+        history, start = state["history"], state["epoch"]
+        if start >= cfg.epochs:
+            _announce(f"train: {checkpoint.name} already holds all {cfg.epochs} epochs of this config; nothing to do", progress)
+            return TrainResult(model.eval(), history, cfg, "loaded", checkpoint)
         opt.load_state_dict(state["optimizer"])
         gen.set_state(state["rng"]["generator"].cpu())
-        history, start, source = state["history"], state["epoch"], "resumed"
+        source = "resumed"
+        _announce(f"train: resuming {checkpoint.name} at epoch {start + 1} of {cfg.epochs}", progress)
     train_x = data.train_x[:cfg.limit].to(device)
     val_x = data.val_x[:cfg.limit].to(device)
+    if len(train_x) == 0:
+        raise DataError("There are no training images (limit or data too small): pass a positive limit.")
     bar = tqdm(range(start, cfg.epochs), initial=start, total=cfg.epochs, desc="epochs", disable=not progress)
     for epoch in bar:
         for group in opt.param_groups:
@@ -122,6 +188,10 @@ def train(cfg: TrainConfig, data: MNIST, device: str | torch.device = "auto", ch
         t0 = time.perf_counter()
         elbo, recon, kl = _train_epoch(model, opt, cfg, train_x, gen, cfg.beta_at(epoch))
         seconds = time.perf_counter() - t0
+        if not math.isfinite(elbo):
+            kept = f"; {checkpoint} still holds epoch {epoch}" if checkpoint is not None and epoch else ""
+            raise TrainingDiverged(f"Training diverged in epoch {epoch + 1} (the loss became NaN or infinite){kept}: "
+                                   f"try a lower learning rate (now {cfg.lr:g}) or a KL warm-up (--warmup-epochs).")
         val = (evaluate(model, val_x, binarized=cfg.binarize, seed=cfg.seed + 1, batch_size=1000) if len(val_x)
                else {"elbo": math.nan, "recon": math.nan, "kl": math.nan})  # val_size=0: no validation split
         for key, value in zip(HISTORY_KEYS, (elbo, recon, kl, val["elbo"], val["recon"], val["kl"], seconds)):
@@ -134,7 +204,7 @@ def train(cfg: TrainConfig, data: MNIST, device: str | torch.device = "auto", ch
                 "rng": {"generator": gen.get_state(), "torch": torch.get_rng_state()},
             })
     model.eval()
-    return TrainResult(model, history, cfg, source, Path(checkpoint) if checkpoint else None)
+    return TrainResult(model, history, cfg, source, checkpoint)
 
 
 def _normalized(state: dict[str, Any]) -> dict[str, Any]:
@@ -146,73 +216,74 @@ def _normalized(state: dict[str, Any]) -> dict[str, Any]:
 
 def model_from_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[VAE, dict[str, Any]]:
     """Rebuild the model a checkpoint describes; return it (in eval mode) and the checkpoint dict."""
-    state = load_checkpoint(path, map_location=device)
+    state = _normalized(load_checkpoint(path, map_location=device))
     model = build_model(TrainConfig.from_dict(state["config"]).model).to(device)
-    model.load_state_dict(state["model"])
+    load_model_state(model, state["model"], path)
     return model.eval(), state
 
 
-def load_or_train(cfg: TrainConfig, data: MNIST | None = None, device: str | torch.device = "auto",
-                  path: str | Path | None = None, progress: bool = True) -> TrainResult:
-    """Load a finished checkpoint of exactly ``cfg`` (a shipped one in pretrained/ first), else train one.
+def _positive(kind: type) -> Any:
+    def parse(text: str) -> Any:
+        value = kind(text)
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return value
+    return parse
 
-    Prints which of the two it did. A checkpoint at ``path`` with another config is an error, never
-    silently overwritten.
-    """
-    from vaelib.pretrained import find_pretrained
 
-    device = get_device(device) if isinstance(device, str) else device
-    shipped = find_pretrained(cfg.to_dict()) if path is None else None
-    path = Path(path) if path is not None else (shipped or runs_dir() / f"vae-{cfg.key()}.pt")
-    if path.exists():
-        state = _normalized(load_checkpoint(path, map_location=device))
-        check_config(path, state, cfg.to_dict())
-        if state["epoch"] >= cfg.epochs:
-            model = build_model(cfg.model).to(device)
-            model.load_state_dict(state["model"])
-            print(f"load_or_train: loaded {path.name} ({state['epoch']} epochs) -- no training needed")
-            return TrainResult(model.eval(), state["history"], cfg, "loaded", path)
-        print(f"load_or_train: resuming {path.name} from epoch {state['epoch']} of {cfg.epochs}")
-    else:
-        print(f"load_or_train: no checkpoint for this config, training {cfg.epochs} epochs -> {path}")
-    data = data if data is not None else load_mnist()
-    return train(cfg, data, device, checkpoint=path, progress=progress)
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+EXAMPLE = """example (the shipped mlp-d50, 200 epochs; resumable: rerun the same command after an interruption):
+  python -m vaelib.train --latent-dim 50 --hidden 512 512 --epochs 200 --lr-schedule cosine --eval-k 5000"""
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     d, m = TrainConfig(), ModelConfig()
-    p = argparse.ArgumentParser(prog="python -m vaelib.train", description="Train a VAE on MNIST.")
+    p = argparse.ArgumentParser(prog="python -m vaelib.train", description="Train a VAE on MNIST.", epilog=EXAMPLE,
+                                formatter_class=lambda prog: argparse.ArgumentDefaultsHelpFormatter(prog, width=110))
     p.add_argument("--arch", choices=["mlp", "conv"], default=m.arch)
-    p.add_argument("--latent-dim", type=int, default=m.latent_dim, help="D")
-    p.add_argument("--hidden", type=int, nargs="+", default=list(m.hidden), help="encoder widths")
+    p.add_argument("--latent-dim", type=_positive(int), default=m.latent_dim, help="D")
+    p.add_argument("--latent", choices=["gaussian", "vmf", "deterministic"], default=m.latent,
+                   help="q(z|x): Gaussian, vMF on the sphere, or none (a plain autoencoder)")
+    p.add_argument("--hidden", type=_positive(int), nargs="+", default=list(m.hidden), help="encoder widths")
     p.add_argument("--activation", default=m.activation, choices=["relu", "elu", "tanh", "gelu"])
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--epochs", type=_positive(int), default=d.epochs)
+    p.add_argument("--batch-size", type=_positive(int), default=d.batch_size)
+    p.add_argument("--lr", type=_positive(float), default=d.lr)
     p.add_argument("--lr-schedule", choices=["constant", "cosine"], default=d.lr_schedule)
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--grey", action="store_true", help="train on grey pixels (BCE) instead of binarized")
-    p.add_argument("--beta", type=float, default=d.beta)
-    p.add_argument("--warmup-epochs", type=int, default=d.warmup_epochs)
+    p.add_argument("--beta", type=float, default=d.beta, help="weight of the KL term")
+    p.add_argument("--warmup-epochs", type=_non_negative, default=d.warmup_epochs, help="linear KL warm-up")
     p.add_argument("--kl-reduction", choices=["sum", "mean"], default=d.kl_reduction)
-    p.add_argument("--limit", type=int, default=None, help="cap each split (quick runs)")
+    p.add_argument("--limit", type=_positive(int), default=None, help="cap each split (quick runs)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--data", default=None, help="data root (default: $VAELIB_DATA or <repo>/data)")
-    p.add_argument("--out", default=None, help="checkpoint path (default: runs/vae-<hash>.pt)")
-    p.add_argument("--eval-k", type=int, default=0, help="after training, test log p(x) with k samples")
+    p.add_argument("--out", default=None, help="checkpoint path (default: runs/vae-<config hash>.pt)")
+    p.add_argument("--eval-k", type=_non_negative, default=0, help="after training, test log p(x) with k samples")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> TrainResult:
-    """Command-line entry point."""
+    """Command-line entry point; errors end the process with one sentence and a non-zero status."""
     a = _parse(argv)
-    model_cfg = ModelConfig(arch=a.arch, latent_dim=a.latent_dim, hidden=tuple(a.hidden), activation=a.activation)
-    cfg = replace(TrainConfig(), model=model_cfg, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
-                  lr_schedule=a.lr_schedule, seed=a.seed, binarize=not a.grey, beta=a.beta,
-                  warmup_epochs=a.warmup_epochs, kl_reduction=a.kl_reduction, limit=a.limit)
-    data = load_mnist(a.data)
-    out = Path(a.out) if a.out else runs_dir() / f"vae-{cfg.key()}.pt"
-    result = train(cfg, data, a.device, checkpoint=out)
+    try:
+        model_cfg = ModelConfig(arch=a.arch, latent_dim=a.latent_dim, hidden=tuple(a.hidden), activation=a.activation,
+                                latent=a.latent)
+        cfg = replace(TrainConfig(), model=model_cfg, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
+                      lr_schedule=a.lr_schedule, seed=a.seed, binarize=not a.grey, beta=a.beta,
+                      warmup_epochs=a.warmup_epochs, kl_reduction=a.kl_reduction, limit=a.limit)
+        data = load_mnist(a.data)
+        out = Path(a.out) if a.out else runs_dir() / f"vae-{cfg.key()}.pt"
+        result = train(cfg, data, a.device, checkpoint=out)
+    except (ValueError, RuntimeError) as err:  # our errors are one sentence each; no traceback for them
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
     print(f"checkpoint: {out}")
     if a.eval_k:
         device = next(result.model.parameters()).device

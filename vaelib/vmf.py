@@ -152,6 +152,10 @@ class VonMisesFisher:
         self.scale = self.kappa.unsqueeze(-1)  # (..., 1)
         self.m = loc.shape[-1]
 
+    def params(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(loc, kappa)."""
+        return self.loc, self.kappa
+
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """log density w.r.t. the surface measure of the sphere, x (..., m) -> (...,)."""
         return vmf_log_normalizer(self.kappa, self.m) + self.kappa * (self.loc * x).sum(-1)
