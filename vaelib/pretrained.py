@@ -112,13 +112,14 @@ def load_or_train(cfg: TrainConfig, data: MNIST | None = None, device: str | tor
 
 
 def load_eval_values(name: str) -> dict[str, torch.Tensor]:
-    """Per-example test values of shipped model ``name`` (``log_px``, ``elbo``, each (n_test,) float64), as the
-    manifest's numbers were computed: the same binarization (``eval_seed``) for every model, so they pair up."""
+    """Per-example test values of shipped model ``name`` (``elbo``, and ``log_px`` where the model has a density;
+    each (n_test,) float64), as the manifest's numbers were computed: the same binarization (``eval_seed``) for
+    every model, so they pair up."""
     entry = manifest_entry(name)
     if "values_file" not in entry:
         raise KeyError(f"{name!r} was built without per-example values; rebuild it with `python -m vaelib.build {name}`.")
     values = load_checkpoint(verified_file(entry, "values_file"), kind="eval-values")
-    return {"log_px": values["log_px"].double(), "elbo": values["elbo"].double()}
+    return {key: values[key].double() for key in ("log_px", "elbo", "recon") if key in values}
 
 
 def compare_with_shipped(model: Any, name: str, x: torch.Tensor, k: int, batch_size: int = 100) -> dict[str, Any]:
@@ -134,8 +135,8 @@ def compare_with_shipped(model: Any, name: str, x: torch.Tensor, k: int, batch_s
     live = evaluate(model, x, k=k, seed=entry["eval_seed"], batch_size=batch_size, per_example=True)
     shipped = load_eval_values(name)
     n = len(x)
-    return {"live": live, "elbo": paired_difference(live["values"]["elbo"], shipped["elbo"][:n]),
-            "log_px": paired_difference(live["values"]["log_px"], shipped["log_px"][:n])}
+    return {"live": live, **{key: paired_difference(live["values"][key], shipped[key][:n])
+                             for key in ("elbo", "log_px") if key in shipped and key in live["values"]}}
 
 
 def load_classifier(device: str | torch.device = "cpu") -> SmallCNN:
