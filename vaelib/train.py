@@ -207,6 +207,47 @@ def _run(cfg: TrainConfig, data: MNIST, device: torch.device, checkpoint: Path |
     return TrainResult(model, history, cfg, source, checkpoint)
 
 
+def estimate_seconds(cfg: TrainConfig, data: MNIST, device: str | torch.device = "auto", steps: int = 30,
+                     warmup_steps: int = 5) -> dict[str, float]:
+    """How long ``train(cfg, ...)`` will take here, from a short timed warm-up: ``steps`` training steps of a
+    throw-away copy of the model (after ``warmup_steps`` untimed ones) and one validation pass, extrapolated to
+    every epoch. Returns seconds per step, per epoch and in total. Used by notebooks/04_mnist_vae.ipynb."""
+    device = get_device(device, verbose=False) if isinstance(device, str) else device
+    model = build_model(cfg.model).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=device.type in ("cpu", "cuda"))
+    gen = torch.Generator(device=device).manual_seed(cfg.seed)
+    train_x = data.train_x[:cfg.limit].to(device)
+    n_steps = math.ceil(len(train_x) / cfg.batch_size)
+
+    def step() -> None:
+        idx = torch.randint(len(train_x), (cfg.batch_size,), generator=gen, device=device)
+        loss, _ = training_loss(model, cfg, pixels(train_x[idx], cfg.binarize, gen), gen, cfg.beta)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    for _ in range(warmup_steps):
+        step()
+    _sync(device)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    _sync(device)
+    per_step = (time.perf_counter() - t0) / steps
+    t1 = time.perf_counter()
+    evaluate(model, data.val_x[:cfg.limit].to(device), binarized=cfg.binarize, seed=0, batch_size=1000)
+    _sync(device)
+    per_epoch = per_step * n_steps + (time.perf_counter() - t1)
+    return {"seconds_per_step": per_step, "seconds_per_epoch": per_epoch, "seconds_total": per_epoch * cfg.epochs}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
 def _normalized(state: dict[str, Any]) -> dict[str, Any]:
     """Fill config fields added after a checkpoint was written with their defaults."""
     if isinstance(state.get("config"), dict) and "model" in state["config"]:
