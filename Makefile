@@ -13,10 +13,21 @@ ifeq ($(strip $(VAELIB_DATA)),)
     export VAELIB_DATA := $(SHARED_DATA)
   endif
 endif
+# `make lab`: JupyterLab on 127.0.0.1 with a token, opening the first notebook of LAB_DIR (00 when present).
+# Quiet (log level WARN), so the token URL is the terminal's last line; offline and without pop-ups: no
+# news, no update check (flags here, and the settings in LAB_OVERRIDES, which this venv's Lab reads
+# first). expose_app_in_browser lets a script in the page (tests/test_browser.py) reach the app object.
+# LAB_DIR=... serves another folder (the browser test serves a copy); JUPYTER_PORT=... picks the port.
+LAB_DIR   ?= notebooks
+LAB_FIRST := $(notdir $(firstword $(sort $(wildcard $(LAB_DIR)/[0-9][0-9]_*.ipynb))))
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
-LAB_FLAGS := --ip=127.0.0.1 --notebook-dir=notebooks --LabApp.news_url=None \
-             --LabApp.extension_manager=readonly \
-             --LabApp.check_for_updates_class=jupyterlab.handlers.announcements.NeverCheckForUpdate $(ROOT_FLAG)
+LAB_FLAGS := --ip=127.0.0.1 --notebook-dir=$(LAB_DIR) \
+             --ServerApp.log_level=WARN --LabApp.log_level=WARN \
+             $(if $(LAB_FIRST),--LabApp.default_url=/lab/tree/$(LAB_FIRST)) \
+             --LabApp.news_url=None --LabApp.extension_manager=readonly \
+             --LabApp.check_for_updates_class=jupyterlab.handlers.announcements.NeverCheckForUpdate \
+             --LabApp.expose_app_in_browser=True $(ROOT_FLAG)
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
 PYTEST_NB := --nbval-lax --nbval-current-env --nbval-cell-timeout=600
 
 .PHONY: setup lab test unit notebooks bench pretrained clean-outputs help html fresh-check
@@ -26,8 +37,8 @@ help:
 	@echo "make test       set up .venv, run the unit tests and every notebook (smoke mode)"
 	@echo "make unit       unit tests only;  make notebooks  notebooks only (smoke mode)"
 	@echo "make bench      python benchmarks/train_speed.py --epochs 3"
-	@echo "make pretrained rebuild the shipped checkpoints (python -m vaelib.pretrained build)"
-	@echo "make html       executed HTML edition in _build/html/ (offline maths, figures, widgets)"
+	@echo "make pretrained rebuild the shipped checkpoints (python -m vaelib.build)"
+	@echo "make html       the course website in _build/html/ (notebooks executed; works offline)"
 	@echo "make fresh-check clone the committed repo into a temp folder and run make test + make lab there"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -39,8 +50,17 @@ $(STAMP): requirements.txt pyproject.toml
 
 setup: $(STAMP)
 
-lab: setup
-	$(BIN)/jupyter lab $(LAB_FLAGS)
+lab: setup $(LAB_OVERRIDES)
+	@echo "make lab: JupyterLab serves $(LAB_DIR)/ on 127.0.0.1 only; Control-C twice stops it."
+	@$(if $(ROOT_FLAG),echo "make lab: running as root: Jupyter gets --allow-root (it refuses root otherwise).")
+	@echo "make lab: open the URL below (it holds the token); it opens $(or $(LAB_FIRST),the notebook list) first."
+	@$(BIN)/jupyter lab $(LAB_FLAGS)
+
+# Lab's defaults for this venv: never ask about news (the toast), never check for updates.
+$(LAB_OVERRIDES): $(STAMP) Makefile
+	@mkdir -p $(@D)
+	@printf '%s\n' '{"@jupyterlab/apputils-extension:notification":' \
+	    '  {"fetchNews": "false", "checkForUpdates": false}}' > $@
 
 test: setup
 	VAELIB_SMOKE=1 $(BIN)/python -m pytest -p no:cacheprovider tests notebooks $(PYTEST_NB)
@@ -55,19 +75,39 @@ bench: setup
 	$(BIN)/python benchmarks/train_speed.py --epochs 3
 
 pretrained: setup
-	$(BIN)/python -m vaelib.pretrained build
+	$(BIN)/python -m vaelib.build
 
 clean-outputs: setup
 	$(BIN)/jupyter nbconvert --clear-output --inplace notebooks/*.ipynb
 
-# The executed HTML edition in _build/html/ (VAELIB_SMOKE=1 make html for the quick one). MathJax,
-# require.js and the widget renderer are fetched once with `npm pack` into _build/web-deps/ and
-# copied next to the pages, so they render offline.
+# The course website in _build/html/ (VAELIB_SMOKE=1 make html for the quick one): Sphinx + myst-nb
+# run every notebook, and a failing cell or a Sphinx warning fails the build (docs/conf.py says the rest).
+# -E: a fresh environment, so a full build never reuses a smoke build's outputs; -T: a failing cell is
+# printed with its traceback. The pages work offline, from file://.
 HTML_DIR ?= _build/html
 
 html: setup
-	$(BIN)/python tools/html_edition.py --out $(HTML_DIR)
+	$(BIN)/sphinx-build -E -W --keep-going -T -c docs . $(HTML_DIR)
+	@echo "open $(HTML_DIR)/index.html"
 
 # Clone the committed repo into an empty folder and run the README's commands there (slow: a new .venv).
 fresh-check:
 	tools/fresh_check.sh
+
+# Exercises (README "Exercises: hand out, collect, grade"). One source, the committed notebooks, gives three
+# editions in _build/editions/: learner (as committed), instructor (stubs solved), check (what CI runs:
+# every stub must not pass, then every solution must, in one kernel per notebook).
+.PHONY: editions exercises-check grade
+EDITIONS_DIR ?= _build/editions
+
+editions: setup
+	$(BIN)/python tools/editions.py --out $(EDITIONS_DIR)
+
+exercises-check: setup
+	$(BIN)/python tools/editions.py --out $(EDITIONS_DIR) --only check
+	VAELIB_SMOKE=1 $(BIN)/python -m pytest -p no:cacheprovider $(EDITIONS_DIR)/check $(PYTEST_NB)
+
+# make grade SUBMISSIONS="alice/01_elbo.ipynb bob/01_elbo.ipynb" [GRADES=grades.csv] [GRADE_FLAGS=--smoke]
+GRADES ?= grades.csv
+grade: setup
+	$(BIN)/python tools/grade.py $(SUBMISSIONS) --out $(GRADES) $(GRADE_FLAGS)

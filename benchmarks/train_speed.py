@@ -1,81 +1,91 @@
-"""Seconds per epoch: vaelib's trainer versus the usual tutorial pipeline, on the same model.
+"""Seconds per epoch: vaelib's trainers versus the usual tutorial pipeline, on the same model and recipe.
 
-The model is the pytorch/examples VAE setting: MLP 784-400-20 (ReLU), BCE on grey pixels summed over
-pixels, batch 128, Adam at 1e-3, all 60,000 training images. The tutorial pipeline is
-``torchvision.datasets.MNIST`` + ``transforms.ToTensor()`` + a shuffled ``DataLoader`` with the loop of
-pytorch/examples (``loss.item()`` every step). Both are scored by the same test-set evaluation, so
-speed is not bought with quality.
+The model and recipe are pytorch/examples vae/main.py's: MLP 784-400-20 (ReLU), BCE on grey pixels summed
+over pixels, batch 128, Adam at 1e-3, all 60,000 training images. Three pipelines train it in one process,
+the tutorial's and the fast step's epochs interleaved (so a change in the machine's load hits both alike):
 
-    python benchmarks/train_speed.py --epochs 3 [--device auto]
+* tutorial: ``torchvision.datasets.MNIST`` + ``ToTensor()`` + a shuffled ``DataLoader`` and main.py's loop
+  (``pipelines.TutorialRun``);
+* vaelib.train: the package's trainer (uint8 tensor on the device, index batching, fused Adam), all its
+  epochs in one call after the others' first epochs;
+* vaelib fast step: ``pipelines.FastTrainer`` with the same recipe -- bf16 linear layers where the CPU has
+  AMX tiles, and on CUDA the whole step replayed as one CUDA graph (the step proposed for vaelib.train).
+
+Each is scored by the same test loss, so speed is not bought with quality.
+
+    python benchmarks/train_speed.py --epochs 3 [--device auto] [--threads N] [--json out.json]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
-from torchvision import datasets, transforms
 
-from vaelib.config import data_root, get_device
+from vaelib.config import get_device
 from vaelib.data import load_mnist
-from vaelib.evaluate import evaluate
-from vaelib.losses import bernoulli_log_prob, kl_std_normal, reparameterize
-from vaelib.models import ModelConfig, build_model
 from vaelib.train import TrainConfig, train
 
-CFG = TrainConfig(model=ModelConfig(latent_dim=20, hidden=(400,), activation="relu"),
-                  batch_size=128, lr=1e-3, binarize=False, seed=0)
+from pipelines import MODEL, TUTORIAL, FastTrainer, TutorialRun, sync, test_loss
+
+CFG = TrainConfig(model=MODEL, batch_size=TUTORIAL.batch_size, lr=TUTORIAL.lr, binarize=False, seed=0)
+FAST_SAME_RECIPE = replace(TUTORIAL, precision="auto", cuda_graph=True, seed=0)
 
 
-def tutorial_pipeline(epochs: int, device: torch.device) -> tuple[torch.nn.Module, list[float]]:
-    """pytorch/examples vae/main.py, with vaelib's model so that both pipelines train the same network."""
-    cuda = device.type == "cuda"
-    loader = DataLoader(datasets.MNIST(str(data_root()), train=True, download=False, transform=transforms.ToTensor()),
-                        batch_size=CFG.batch_size, shuffle=True, **({"num_workers": 1, "pin_memory": True} if cuda else {}))
-    torch.manual_seed(CFG.seed)
-    model = build_model(CFG.model).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=CFG.lr)
-    seconds = []
-    for _ in range(epochs):
-        t0, train_loss = time.perf_counter(), 0.0
-        model.train()
-        for data, _ in loader:
-            x = data.to(device).view(-1, 784)
-            mu, logvar = model.encode(x)
-            z = reparameterize(mu, logvar)
-            loss = -bernoulli_log_prob(model.decode(z), x).sum() + kl_std_normal(mu, logvar).sum()  # BCE + KLD, summed
-            opt.zero_grad()
-            loss.backward()
-            train_loss += loss.item()
-            opt.step()
-        if cuda:
-            torch.cuda.synchronize()
-        seconds.append(time.perf_counter() - t0)
-    return model.eval(), seconds
+def run(epochs: int, device: torch.device, limit: int | None = None) -> dict[str, dict[str, object]]:
+    """Train the three pipelines ``epochs`` epochs each, interleaved; seconds per epoch and test loss of each."""
+    data = load_mnist(val_size=0, limit=limit)  # all 60,000 training images, as pytorch/examples uses
+    train_x, test_x = data.train_x.to(device), data.test_x.to(device)
+    tut = TutorialRun(device, limit=limit)
+    fast = FastTrainer(train_x, replace(FAST_SAME_RECIPE, epochs=float(epochs)))
+    seconds: dict[str, list[float]] = {"tutorial": [], "vaelib.train": [], "vaelib fast step": []}
+    for epoch in range(epochs):
+        t0 = time.perf_counter()
+        tut.epoch()
+        sync(device)
+        seconds["tutorial"].append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        fast.run(fast.steps_per_epoch)
+        seconds["vaelib fast step"].append(time.perf_counter() - t0)
+        if epoch == 0:  # vaelib.train runs all its epochs in one call, between the others' first and second
+            result = train(replace(CFG, epochs=epochs), data, device, progress=False)
+            seconds["vaelib.train"] = result.history["seconds"]
+    models = {"tutorial": tut.model, "vaelib.train": result.model, "vaelib fast step": fast.model}
+    how = {"tutorial": "DataLoader + ToTensor", "vaelib.train": "uint8 tensor on the device, fused Adam",
+           "vaelib fast step": fast.how}
+    return {name: {"seconds": secs, "mean": sum(secs) / len(secs), "best": min(secs), "how": how[name],
+                   "test_loss": test_loss(models[name], test_x)} for name, secs in seconds.items()}
 
 
-def main() -> None:
-    """Run both pipelines and print the table and the speedup."""
+def main(argv: list[str] | None = None) -> dict[str, object]:
+    """Run the three pipelines and print the table and the speedups."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--device", default="auto")
-    a = p.parse_args()
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--limit", type=int, default=None, help="cap the training and test images (smoke runs)")
+    p.add_argument("--json", default=None, help="also write the numbers to this JSON file")
+    a = p.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
     device = get_device(a.device)
-    data = load_mnist(val_size=0)  # all 60,000 training images, as pytorch/examples uses
-    test_x = data.test_x.to(device)
-    rows = []
-    model, seconds = tutorial_pipeline(a.epochs, device)
-    rows.append(("tutorial: MNIST+ToTensor+DataLoader", seconds, evaluate(model, test_x, binarized=False)))
-    result = train(replace(CFG, epochs=a.epochs), data, device, progress=False)
-    rows.append(("vaelib.train (tensors on device)", result.history["seconds"], evaluate(result.model, test_x, binarized=False)))
-    print(f"device: {device} | threads: {torch.get_num_threads()} | epochs: {a.epochs} | torch {torch.__version__}")
-    print(f"{'pipeline':<38} {'s/epoch (mean)':>14} {'s/epoch (best)':>14} {'test loss (BCE+KL, nats)':>25}")
-    for name, secs, test in rows:
-        print(f"{name:<38} {sum(secs) / len(secs):>14.2f} {min(secs):>14.2f} {-test['elbo']:>17.2f} ± {test['elbo_se']:.2f}")
-    speedup = (sum(rows[0][1]) / len(rows[0][1])) / (sum(rows[1][1]) / len(rows[1][1]))
-    print(f"speedup: {speedup:.2f}x")
+    rows = run(a.epochs, device, a.limit)
+    print(f"device: {device} | threads: {torch.get_num_threads()} | epochs: {a.epochs} | torch {torch.__version__}"
+          " | one process")
+    print(f"{'pipeline':<18} {'how':<44} {'s/epoch (mean)':>14} {'s/epoch (best)':>14} {'test loss (nats)':>17}")
+    for name, r in rows.items():
+        loss, se = r["test_loss"]
+        print(f"{name:<18} {r['how']:<44} {r['mean']:>14.3f} {r['best']:>14.3f} {loss:>9.2f} ± {se:.2f}")
+    out = {"device": str(device), "threads": torch.get_num_threads(), "epochs": a.epochs, "rows": rows}
+    for name in ("vaelib.train", "vaelib fast step"):
+        out[f"speedup {name}"] = rows["tutorial"]["mean"] / rows[name]["mean"]
+        print(f"speedup ({name}): {out[f'speedup {name}']:.2f}x")
+    if a.json:
+        Path(a.json).write_text(json.dumps(out, indent=2, default=str) + "\n")
+    return out
 
 
 if __name__ == "__main__":

@@ -1,12 +1,17 @@
-"""Shared fixtures: the MNIST tensors (from $VAELIB_DATA, as `make test` sets it) and tiny configs."""
+"""Shared fixtures: the MNIST tensors (from $VAELIB_DATA, as `make test` sets it), a small synthetic stand-in,
+and a fresh seeded generator per test (no generator is shared between tests, so test order cannot matter)."""
 from __future__ import annotations
 
 import os
 
-import pytest
-import torch
+import matplotlib
 
-from vaelib.data import DataError, load_mnist
+matplotlib.use("Agg")  # the one place the test suite picks a backend: no window, no display needed
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from vaelib.data import MNIST, DataError, load_mnist  # noqa: E402
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
@@ -20,3 +25,19 @@ def mnist():
         if os.environ.get("CI"):
             raise
         pytest.skip(f"MNIST not available: {err}")
+
+
+@pytest.fixture
+def g() -> torch.Generator:
+    """A CPU generator seeded 0, new for every test."""
+    return torch.Generator().manual_seed(0)
+
+
+@pytest.fixture
+def synthetic_mnist() -> MNIST:
+    """Random uint8 'images' in MNIST's layout (300 train, 100 val, 100 test): for trainer faults that need no digits."""
+    gen = torch.Generator().manual_seed(0)
+    split = lambda n: (torch.randint(0, 256, (n, 784), generator=gen, dtype=torch.uint8),  # noqa: E731
+                       torch.randint(0, 10, (n,), generator=gen))
+    return MNIST(*split(300), *split(100), *split(100))
+

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from vaelib.checkpoint import load_checkpoint, load_model_state, save_checkpoint
@@ -38,7 +39,20 @@ def test_short_training_learns_and_round_trips_through_a_checkpoint(mnist, tmp_p
     assert torch.equal(predict_proba(model, x), predict_proba(reloaded, x))
 
 
-def test_shipped_classifier_is_as_accurate_as_its_manifest_entry(mnist):
+def test_accuracy_is_the_fraction_of_argmax_predictions_that_match():
+    torch.manual_seed(0)
+    model = SmallCNN().eval()
+    x = torch.randint(0, 256, (37, 784), generator=torch.Generator().manual_seed(1), dtype=torch.uint8)
+    with torch.no_grad():
+        predicted = model(x.float() / 255).argmax(1)
+    y = predicted.clone()
+    y[::3] = (y[::3] + 1) % 10  # 13 of 37 labels made wrong on purpose
+    assert math.isclose(accuracy(model, x, y, batch_size=10), 24 / 37, rel_tol=1e-12)
+
+
+@pytest.mark.integrity
+def test_integrity_shipped_classifier_is_as_accurate_as_its_manifest_entry(mnist):
+    """Integrity: the shipped file against its own manifest record (catches a changed file, not a wrong classifier)."""
     clf, info = load_classifier(), classifier_info()
     n = 2000
     acc = accuracy(clf, mnist.test_x[:n], mnist.test_y[:n])

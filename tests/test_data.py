@@ -1,12 +1,13 @@
 """Data root resolution, offline and corrupt-file errors, the splits, and both pixel forms."""
 from __future__ import annotations
 
+import hashlib
 import shutil
 import urllib.error
-from pathlib import Path
 
 import pytest
 import torch
+from torchvision.datasets.mnist import read_image_file
 
 import vaelib.data as data_mod
 from vaelib.config import REPO_ROOT, data_root
@@ -44,7 +45,8 @@ def test_download_is_tried_when_files_are_missing(monkeypatch, tmp_path):
     monkeypatch.setattr(data_mod, "_download", lambda root: calls.append(root))
     with pytest.raises(DataError):  # the fake download fetched nothing, so verification still fails
         ensure_mnist(tmp_path)
-    assert calls == [tmp_path.resolve()]
+    assert len(calls) == 1 and calls[0].parent == tmp_path.resolve()  # a staging folder inside the data root
+    assert list(tmp_path.iterdir()) == []  # and gone again
 
 
 def test_corrupt_file_is_reported_and_left_untouched(mnist, tmp_path):
@@ -66,8 +68,6 @@ def test_splits_shapes_and_documented_validation_split(mnist):
     assert mnist.train_x.shape == (50_000, 784) and mnist.train_x.dtype == torch.uint8
     assert mnist.val_x.shape == (10_000, 784) and mnist.test_x.shape == (10_000, 784)
     assert set(mnist.train_y.unique().tolist()) == set(range(10))
-    from torchvision.datasets.mnist import read_image_file
-
     raw = read_image_file(str(data_mod.raw_folder() / "train-images-idx3-ubyte")).reshape(-1, 784)
     assert torch.equal(mnist.val_x, raw[50_000:]) and torch.equal(mnist.train_x, raw[:50_000])
 
@@ -98,8 +98,6 @@ def test_batch_indices_cover_every_example_once():
 
 
 def test_file_digest_matches_hashlib(tmp_path):
-    import hashlib
-
     path = tmp_path / "blob.bin"
     path.write_bytes(bytes(range(256)) * 5000)  # > 1 MB, so more than one block is read
     for algorithm in ("md5", "sha256"):

@@ -1,21 +1,17 @@
 """vaelib.latent against exact references: scipy's Normal quantiles, closed-form KL, a synthetic encoder."""
 from __future__ import annotations
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+from scipy.stats import norm
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from scipy.stats import norm  # noqa: E402
-
-from vaelib.latent import (active_units, decode_probs, draw_posteriors, encode_dataset, interpolate, knn_accuracy,  # noqa: E402
-                           kl_bars, kl_per_dim, latent_scatter, normal_quantiles, quantile_grid, unit_activity)
-from vaelib.losses import DiagonalGaussian, kl_std_normal  # noqa: E402
-from vaelib.models import ModelConfig, build_model  # noqa: E402
-
-g = torch.Generator().manual_seed(0)
+from vaelib.latent import (active_units, decode_probs, draw_posteriors, encode_dataset, interpolate, knn_accuracy,
+                           kl_bars, kl_per_dim, latent_scatter, normal_quantiles, posterior_std, quantile_grid,
+                           unit_activity)
+from vaelib.losses import DiagonalGaussian, kl_std_normal
+from vaelib.models import ModelConfig, build_model
 
 
 class SyntheticEncoder:
@@ -47,7 +43,7 @@ def test_quantile_grid_is_image_ordered_product_of_quantiles():
     assert torch.allclose(z[::n, 1], q.flip(0))  # first column goes down in z2
 
 
-def test_encode_dataset_in_batches_equals_one_pass():
+def test_encode_dataset_in_batches_equals_one_pass(g):
     model = build_model(ModelConfig(latent_dim=3, hidden=(16,))).eval()
     x = torch.randint(0, 256, (37, 784), generator=g, dtype=torch.uint8)
     mu, logvar = encode_dataset(model, x, binarized=False, batch_size=10).params()
@@ -62,7 +58,7 @@ def test_encode_dataset_in_batches_equals_one_pass():
     assert q.loc.shape == (37, 3) and q.kappa.shape == (37,)
 
 
-def test_interpolate_endpoints_and_linearity():
+def test_interpolate_endpoints_and_linearity(g):
     z0, z1 = torch.randn(5, generator=g), torch.randn(5, generator=g)
     path = interpolate(z0, z1, 11)
     assert path.shape == (11, 5) and torch.allclose(path[0], z0) and torch.allclose(path[-1], z1)
@@ -70,14 +66,14 @@ def test_interpolate_endpoints_and_linearity():
     assert torch.allclose(path.diff(dim=0), ((z1 - z0) / 10).expand(10, 5), atol=1e-6)
 
 
-def test_kl_per_dim_sums_to_closed_form_kl():
+def test_kl_per_dim_sums_to_closed_form_kl(g):
     mu, logvar = torch.randn(100, 6, generator=g, dtype=torch.float64), torch.randn(100, 6, generator=g, dtype=torch.float64)
     per_dim = kl_per_dim(mu, logvar)
     assert per_dim.shape == (6,) and (per_dim >= 0).all()
     assert torch.allclose(per_dim.sum(), kl_std_normal(mu, logvar).mean())
 
 
-def test_active_units_finds_the_known_active_dims():
+def test_active_units_finds_the_known_active_dims(g):
     enc = SyntheticEncoder([1.0, 0.0, 2.0, 0.0, 0.0, 0.5, 0.0, 1e-3])
     x = torch.randint(0, 256, (500, 784), generator=g, dtype=torch.uint8)
     mu, logvar = encode_dataset(enc, x, binarized=True, seed=0, batch_size=128).params()
@@ -87,14 +83,14 @@ def test_active_units_finds_the_known_active_dims():
     assert torch.allclose(kl_per_dim(mu, logvar)[enc.a == 0], torch.zeros(4), atol=1e-6)  # unused: q = prior
 
 
-def test_decode_probs_are_sigmoid_of_logits():
+def test_decode_probs_are_sigmoid_of_logits(g):
     model = build_model(ModelConfig(latent_dim=2, hidden=(8,))).eval()
     z = torch.randn(4, 2, generator=g)
     p = decode_probs(model, z)
     assert p.shape == (4, 784) and torch.allclose(p, torch.sigmoid(model.decode(z)))
 
 
-def test_plot_helpers_draw_what_they_are_given():
+def test_plot_helpers_draw_what_they_are_given(g):
     mu, logvar = torch.tensor([[0.0, 1.0], [2.0, -1.0]]), torch.log(torch.tensor([[0.04, 0.01], [0.09, 0.25]]))
     fig = draw_posteriors(mu, logvar, n_stds=(1.0, 2.0))
     widths = sorted((p.width, p.height) for p in fig.axes[0].patches)
@@ -108,9 +104,14 @@ def test_plot_helpers_draw_what_they_are_given():
     plt.close(fig)
 
 
-def test_knn_accuracy_separates_informative_from_random_features():
+def test_knn_accuracy_separates_informative_from_random_features(g):
     y = torch.arange(400) % 4
     informative = torch.nn.functional.one_hot(y, 4).float() * 5 + 0.1 * torch.randn(400, 4, generator=g)
     noise = torch.randn(400, 4, generator=g)
     assert knn_accuracy(informative, y) == 1.0
     assert knn_accuracy(noise, y) < 0.5
+
+
+def test_posterior_std_is_the_square_root_of_the_variance(g):
+    logvar = torch.randn(4, 3, generator=g, dtype=torch.float64) * 3
+    assert torch.allclose(posterior_std(logvar), logvar.exp().sqrt(), rtol=1e-12)

@@ -6,9 +6,15 @@ import json
 import re
 import subprocess
 import sys
+from importlib.metadata import packages_distributions
 from pathlib import Path
 
 import yaml
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser, as the package tomli (in the dev extra)
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,6 +29,64 @@ def test_environment_yml_mirrors_requirements_txt():
     pip_deps = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
     assert {re.sub(r"\s+", "", d) for d in pip_deps} == _requirements()
     assert "pip" in env["dependencies"] and any(str(d).startswith("python") for d in env["dependencies"])
+
+
+def _project() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
+def _name(requirement: str) -> str:
+    """The distribution name of a requirement line, normalized (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", re.match(r"[A-Za-z0-9._-]+", requirement.strip()).group()).lower()
+
+
+def test_requirements_txt_is_pyproject_runtime_plus_every_extra():
+    project = _project()
+    declared = list(project["dependencies"]) + [r for extra in project["optional-dependencies"].values() for r in extra
+                                                if _name(r) != "vaelib"]  # "vaelib[lab]": an extra of an extra
+    assert {re.sub(r"\s+", "", r) for r in declared} == _requirements()
+    assert {"dev", "docs", "lab"} <= set(project["optional-dependencies"])
+
+
+def test_the_makefile_installs_requirements_txt_and_vaelib_without_further_dependencies():
+    make = (ROOT / "Makefile").read_text()
+    assert "pip install --quiet -r requirements.txt" in make and "pip install --quiet --no-deps -e ." in make
+
+
+def _imports(source: str) -> set[str]:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    names |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module and n.level == 0}
+    return {name.split(".")[0] for name in names}
+
+
+def _code_cells(path: Path) -> str:
+    cells = json.loads(path.read_text())["cells"]
+    lines = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code").splitlines()
+    return "\n".join(line for line in lines if not line.lstrip().startswith(("%", "!")))  # no magics
+
+
+def test_every_package_imported_directly_is_declared():
+    project = _project()
+    runtime = {_name(r) for r in project["dependencies"]}
+    everything = runtime | {_name(r) for extra in project["optional-dependencies"].values() for r in extra}
+    local = ({"vaelib", "__future__"} | set(sys.stdlib_module_names)  # and the scripts' own sibling modules
+             | {p.stem for d in ("tests", "tools", "benchmarks", "docs") for p in (ROOT / d).glob("*.py")})
+    dists = packages_distributions()
+    sources = [(p, p.read_text(), runtime) for p in (ROOT / "vaelib").rglob("*.py")]  # the library: runtime only
+    sources += [(p, p.read_text(), everything) for d in ("tools", "tests", "benchmarks", "docs")
+                for p in (ROOT / d).rglob("*.py")]
+    sources += [(p, _code_cells(p), everything) for p in (ROOT / "notebooks").glob("*.ipynb")]
+    undeclared = set()
+    for path, source, allowed in sources:
+        for module in _imports(source) - local:
+            names = {_name(d) for d in dists.get(module, [module])}
+            if not names & allowed:
+                undeclared.add(f"{path.relative_to(ROOT)}: {module} ({', '.join(sorted(names))})")
+    assert not undeclared, f"imported but not declared in pyproject.toml: {sorted(undeclared)}"
 
 
 def test_requirements_do_not_pin_the_broken_cpu_torch():

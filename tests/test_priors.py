@@ -107,3 +107,20 @@ def test_gradients_reach_the_pseudo_inputs_and_the_encoder():
     layer.zero_grad()
     prior.log_prob(z.detach(), encode_with(layer)).sum().backward()
     assert layer.weight.grad.abs().sum() > 0
+
+
+def test_vampprior_and_mixture_samples_have_the_component_standard_deviation_not_its_variance():
+    # one component N(m, diag s^2) with s = (2, 0.5): variance (4, 0.25), standard deviation (2, 0.5)
+    logvar = torch.log(torch.tensor([4.0, 0.25], dtype=F64))
+    mean = torch.tensor([1.0, -3.0], dtype=F64)
+    vamp = VampPrior(1, input_dim=3, init=torch.zeros(1, 3, dtype=F64))
+    encoder_fn = lambda u: (mean.expand(len(u), 2), logvar.expand(len(u), 2))  # noqa: E731
+    mog = GaussianMixturePrior(1, 2).double()
+    with torch.no_grad():
+        mog.means.copy_(mean[None])
+        mog.logvars.copy_(logvar[None])
+    n = 40_000
+    for z in (vamp.sample(n, encoder_fn, gen(3)), mog.sample(n, gen(4))):
+        # sample std of a Normal: SE ~ s / sqrt(2n) = 0.35% of s; 3% is far outside it and far from s^2
+        assert torch.allclose(z.std(0), torch.tensor([2.0, 0.5], dtype=F64), rtol=0.03)
+        assert torch.allclose(z.mean(0), mean, atol=4 * 2.0 / math.sqrt(n))

@@ -3,12 +3,9 @@ from __future__ import annotations
 
 import json
 
-import matplotlib
+import matplotlib.pyplot as plt
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from vaelib.sweep import SweepConfig, main, plot_sweep, select, smoke_sweep_config  # noqa: E402
+from vaelib.sweep import SweepConfig, main, plot_sweep, select, smoke_sweep_config
 
 
 def test_runs_cover_both_sweeps_without_duplicates():

@@ -52,6 +52,32 @@ class AggregateTerms:
 
 
 @torch.no_grad()
+def surgery_terms(mu: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor, idx: torch.Tensor, log_qz: torch.Tensor,
+                  log_qz_loo: torch.Tensor | None = None, log_pz: torch.Tensor | None = None) -> AggregateTerms:
+    """The ELBO-surgery terms from M draws ``z`` (M, D) of components ``idx`` (M,) and log q(z) at them (M,).
+
+    ``log_qz`` (and ``log_qz_loo``, q(z) without each draw's own component; None gives NaN for ``mi_loo``) may be
+    computed by ``log_mixture_density`` or shipped (``vaelib.artefacts``). ``log_pz`` (M,) is a model's own prior
+    at z; None means N(0, I), whose average KL is exact (closed form over the N components)."""
+    mu, logvar, z = mu.double(), logvar.double(), z.double()
+    log_qzx = gaussian_log_prob(z, mu[idx], logvar[idx])  # (M,)
+    log_qz = log_qz.double()
+    closed = log_pz is None
+    log_pz = std_normal_log_prob(z) if closed else log_pz.double()  # (M,)
+    kl_i = kl_std_normal(mu, logvar) if closed else log_qzx - log_pz  # (N,) exact, or (M,) Monte Carlo
+    avg_kl, avg_kl_se = mean_se(kl_i)
+    mi, mi_se = mean_se(log_qzx - log_qz)
+    mkl, mkl_se = mean_se(log_qz - log_pz)
+    # log q(z) cancels from the gap: it checks the sampler and the closed-form KL, not log q(z)
+    gap, gap_se = mean_se((log_qzx - log_pz) - avg_kl)
+    nan = float("nan")
+    mi_loo, mi_loo_se = mean_se(log_qzx - log_qz_loo.double()) if log_qz_loo is not None else (nan, nan)
+    self_w = (log_qzx - math.log(len(mu)) - log_qz).exp().mean().item()
+    return AggregateTerms(avg_kl, avg_kl_se, mi, mi_se, mkl, mkl_se, gap, gap_se, mi_loo, mi_loo_se, self_w,
+                          len(mu), len(z), math.log(len(mu)))
+
+
+@torch.no_grad()
 def aggregate_terms(mu: torch.Tensor, logvar: torch.Tensor, n_samples: int, gen: torch.Generator | None = None,
                     chunk: int = 4096, log_prior: Callable[[torch.Tensor], torch.Tensor] | None = None
                     ) -> AggregateTerms:
@@ -63,20 +89,10 @@ def aggregate_terms(mu: torch.Tensor, logvar: torch.Tensor, n_samples: int, gen:
     """
     mu, logvar = mu.double(), logvar.double()
     z, idx = sample_mixture(n_samples, mu, logvar, generator=gen)  # (M, D), (M,): i ~ Uniform, z ~ q(z|x_i)
-    log_qzx = gaussian_log_prob(z, mu[idx], logvar[idx])  # (M,)
     log_qz = log_mixture_density(z, mu, logvar, chunk=chunk)  # (M,)
     log_qz_loo = log_mixture_density(z, mu, logvar, exclude=idx, chunk=chunk) if len(mu) > 1 else log_qz
-    log_pz = std_normal_log_prob(z) if log_prior is None else log_prior(z).double()  # (M,)
-    kl_i = kl_std_normal(mu, logvar) if log_prior is None else log_qzx - log_pz  # (N,) exact, or (M,) Monte Carlo
-    avg_kl, avg_kl_se = mean_se(kl_i)
-    mi, mi_se = mean_se(log_qzx - log_qz)
-    mkl, mkl_se = mean_se(log_qz - log_pz)
-    gap_terms = (log_qzx - log_pz) - avg_kl  # mi + mkl per draw, minus the exact left-hand side
-    gap, gap_se = mean_se(gap_terms)
-    mi_loo, mi_loo_se = mean_se(log_qzx - log_qz_loo)
-    self_w = (log_qzx - math.log(len(mu)) - log_qz).exp().mean().item()
-    return AggregateTerms(avg_kl, avg_kl_se, mi, mi_se, mkl, mkl_se, gap, gap_se, mi_loo, mi_loo_se, self_w,
-                          len(mu), n_samples, math.log(len(mu)))
+    log_pz = None if log_prior is None else log_prior(z)
+    return surgery_terms(mu, logvar, z, idx, log_qz, log_qz_loo, log_pz)
 
 
 def aggregate_moments(mu: torch.Tensor, logvar: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -156,12 +172,17 @@ def mmd_test(x: torch.Tensor, y: torch.Tensor, n_perm: int = 200, gen: torch.Gen
     return MMDResult(observed.item(), (1 + exceed) / (1 + n_perm), bandwidth, n_perm)
 
 
+def latent_grid(lim: float = 4.0, n: int = 121) -> tuple[torch.Tensor, torch.Tensor]:
+    """Coordinates t (n,) and the n x n grid of 2-D points (n*n, 2), float64, z_1 varying fastest (image rows = z_2)."""
+    t = torch.linspace(-lim, lim, n, dtype=torch.float64)
+    return t, torch.stack(torch.meshgrid(t, t, indexing="xy"), -1).reshape(-1, 2)
+
+
 @torch.no_grad()
 def grid_log_densities(mu: torch.Tensor, logvar: torch.Tensor, lim: float = 4.0,
                        n: int = 121) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """For a 2-D q(z): grid coordinates (n,), log q(z) and log N(z; 0, I) on the n x n grid (rows = z_2)."""
-    t = torch.linspace(-lim, lim, n, dtype=torch.float64)
-    zz = torch.stack(torch.meshgrid(t, t, indexing="xy"), -1).reshape(-1, 2)  # (n*n, 2): z_1 varies fastest
+    t, zz = latent_grid(lim, n)
     log_q = log_mixture_density(zz, mu, logvar).reshape(n, n)
     log_p = std_normal_log_prob(zz).reshape(n, n)
     return t, log_q, log_p

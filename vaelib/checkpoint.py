@@ -6,8 +6,8 @@ A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts (noth
     {"format": "vaelib-checkpoint-v1", "kind": "vae", "config": {...}, "epoch": int, "model": state_dict,
      "optimizer": state_dict | None, "history": {name: [floats]}, "rng": {"generator": ByteTensor, ...}}
 
-``kind`` is "vae" (a training run or a shipped model), "classifier" (notebook 06's judge) or "eval-values"
-(a shipped model's per-image test values). This module also owns file hashing (md5 of the MNIST files,
+``kind`` is "vae" (a training run or a shipped model), "classifier" (notebook 06's judge), "eval-values"
+(a shipped model's per-image test values) or "artefact" (an expensive intermediate result a notebook reads). This module also owns file hashing (md5 of the MNIST files,
 sha256 of everything shipped) and the lock that stops two runs from writing one file.
 
 Used by vaelib.train, vaelib.pretrained and vaelib.build (notebooks 04-08).
@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 FORMAT = "vaelib-checkpoint-v1"
-KINDS = ("vae", "classifier", "eval-values")
+KINDS = ("vae", "classifier", "eval-values", "artefact")
 
 
 class CheckpointError(RuntimeError):
@@ -50,6 +50,13 @@ def _tmp_path(path: Path) -> Path:
     return path.with_name(path.name + ".tmp")
 
 
+def _discard(tmp: Path) -> None:
+    try:
+        tmp.unlink(missing_ok=True)
+    except OSError:  # its folder is missing or unreadable: then there is no half-written file either
+        pass
+
+
 def _disk_full(err: BaseException) -> bool:
     text = str(err)
     return (isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)) or any(
@@ -62,9 +69,9 @@ def save_checkpoint(path: str | Path, state: dict[str, Any], kind: str = "vae") 
     if kind not in KINDS:
         raise ValueError(f"Unknown checkpoint kind {kind!r}: use one of {KINDS}.")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_path(path)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as f:
             torch.save({"format": FORMAT, "kind": kind, **state}, f)
             f.flush()
@@ -77,11 +84,19 @@ def save_checkpoint(path: str | Path, state: dict[str, Any], kind: str = "vae") 
         finally:
             os.close(dir_fd)
     except (OSError, RuntimeError) as err:
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
         if _disk_full(err):
-            free = shutil.disk_usage(path.parent).free / 2**20
-            raise CheckpointError(f"Could not write {path}: the disk is full ({free:.0f} MB free); free some space "
-                                  "or pass an output path on another disk (the previous file, if any, is unchanged).") from None
+            where = next(p for p in (path.parent, *path.parent.parents) if p.exists())
+            free = shutil.disk_usage(where).free / 2**20
+            raise CheckpointError(f"Could not write {path}: the disk that holds {where} is full ({free:.0f} MB "
+                                  "free there); free some space or pass an output path on another disk (the previous "
+                                  "file, if any, is unchanged).") from None
+        if isinstance(err, OSError):  # a read-only or missing folder, no permission, ...
+            raise CheckpointError(f"Could not write {path} ({err.strerror or err}): pass an output path in a folder "
+                                  "you can write to (the previous file, if any, is unchanged).") from None
+        raise
+    except BaseException:  # Control-C mid-save: no half-written file either (only a kill leaves the .tmp)
+        _discard(tmp)
         raise
     return path
 

@@ -36,13 +36,21 @@ def pick(full: T, smoke_value: T) -> T:
 
 
 def data_root(root: str | os.PathLike[str] | None = None) -> Path:
-    """Resolve the data folder: explicit argument, then ``$VAELIB_DATA``, then ``<repo>/data``."""
-    if root is not None:
-        return Path(root).expanduser().resolve()
-    env = os.environ.get("VAELIB_DATA", "").strip()
-    if env:
-        return Path(env).expanduser().resolve()
-    return REPO_ROOT / "data"
+    """Resolve the data folder: explicit argument, then ``$VAELIB_DATA``, then ``<repo>/data``.
+
+    The data folder is the one that holds ``MNIST/raw/``; a path that names ``MNIST/raw`` (or ``MNIST``)
+    itself is accepted and resolved to the folder above ``MNIST``."""
+    if root is None:
+        root = os.environ.get("VAELIB_DATA", "").strip() or None
+    if root is None:
+        return REPO_ROOT / "data"
+    path = Path(root).expanduser().resolve()
+    if not (path / "MNIST" / "raw").is_dir():
+        if path.name == "raw" and path.parent.name == "MNIST":
+            return path.parent.parent
+        if path.name == "MNIST" and (path / "raw").is_dir():
+            return path.parent
+    return path
 
 
 def runs_dir() -> Path:

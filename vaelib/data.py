@@ -14,7 +14,12 @@ Two pixel forms:
 """
 from __future__ import annotations
 
+import gzip
+import os
+import shutil
+import tempfile
 import urllib.error
+import zlib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Iterator
@@ -26,7 +31,7 @@ from torchvision.datasets.mnist import read_image_file, read_label_file
 from vaelib.checkpoint import file_digest
 from vaelib.config import data_root
 
-# MD5 of the uncompressed canonical files (the same values as ../shared/data/MNIST/MD5SUMS).
+# MD5 of the uncompressed canonical files (the values torchvision's raw files have once extracted).
 MNIST_MD5 = {
     "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
     "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
@@ -53,41 +58,83 @@ def verify_mnist(root: str | Path | None = None) -> Path:
     resolved = data_root(root)
     folder = resolved / "MNIST" / "raw"
     missing = [name for name in MNIST_MD5 if not (folder / name).is_file()]
+    if missing and all((resolved / name).is_file() for name in missing):  # the files, but not in MNIST/raw/
+        raise DataError(f"The MNIST files are directly in {resolved}, but vaelib reads them from {folder}: move "
+                        f"them into {folder}/, or set VAELIB_DATA to a folder that holds MNIST/raw/.")
     if missing:
-        raise DataError(
-            f"MNIST not found: looked in {folder} for {', '.join(MNIST_MD5)} "
-            f"(missing: {', '.join(missing)}). Point VAELIB_DATA at a folder that holds MNIST/raw/ "
-            "(for example ../shared/data), or run once with internet access to download it."
-        )
+        raise DataError(f"MNIST not found in {folder} (missing {', '.join(missing)}): set VAELIB_DATA to the folder "
+                        f"that holds MNIST/raw/ with {', '.join(MNIST_MD5)}, or run once with internet access "
+                        "to download them.")
     for name, expected in MNIST_MD5.items():
         got = file_digest(folder / name, "md5")
         if got != expected:
-            raise DataError(
-                f"MNIST file {folder / name} is corrupt or truncated (md5 {got}, expected {expected}). "
-                "It was left untouched: replace it with the canonical file, or point VAELIB_DATA elsewhere."
-            )
+            raise DataError(f"MNIST file {folder / name} is corrupt or truncated (md5 {got}, expected {expected}) and "
+                            "was left untouched: replace it with the canonical file, or set VAELIB_DATA to another "
+                            "folder.")
     return resolved
 
 
+def _extract_missing(folder: Path) -> None:
+    """Decompress ``X.gz`` for each raw file X that is missing (what torchvision does after a download), checking
+    the result against the canonical MD5; nothing that exists is overwritten, and a bad .gz is reported."""
+    for name in MNIST_MD5:
+        gz, target = folder / f"{name}.gz", folder / name
+        if target.exists() or not gz.is_file():
+            continue
+        tmp = folder / f"{name}.tmp"
+        try:
+            with gzip.open(gz, "rb") as src, open(tmp, "wb") as dst:
+                for block in iter(lambda: src.read(1 << 20), b""):
+                    dst.write(block)
+            ok = file_digest(tmp, "md5") == MNIST_MD5[name]
+        except (OSError, EOFError, zlib.error):  # not gzip, or cut short
+            ok = False
+        if not ok:
+            tmp.unlink(missing_ok=True)  # only our own half-written file; the .gz stays as it was
+            raise DataError(f"{gz} fails torchvision's checksum (a corrupt or incomplete download) and {name} is "
+                            "missing: replace the .gz with the canonical file, or move it aside and run once with "
+                            "internet access to download MNIST again.")
+        os.replace(tmp, target)
+
+
 def _download(root: Path) -> None:
-    """Fetch MNIST through torchvision (needs internet)."""
+    """Fetch MNIST through torchvision (needs internet) into ``root/MNIST/raw``."""
     TorchvisionMNIST(str(root), train=True, download=True)
     TorchvisionMNIST(str(root), train=False, download=True)
 
 
+def _download_missing(resolved: Path, missing: list[str]) -> None:
+    """Download into a fresh staging folder inside ``resolved`` and move in only the ``missing`` raw files, so no
+    existing file is replaced; on failure remove the staging folder and any empty folder this call made."""
+    folder = resolved / "MNIST" / "raw"
+    created = [p for p in (resolved, resolved / "MNIST", folder) if not p.exists()]
+    resolved.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".mnist-download-", dir=resolved))
+    try:
+        _download(staging)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in missing:
+            os.replace(staging / "MNIST" / "raw" / name, folder / name)
+    except (urllib.error.URLError, OSError, RuntimeError) as err:  # offline: say so once, clearly
+        shutil.rmtree(staging, ignore_errors=True)
+        for path in reversed(created):  # only folders made here, and only if still empty
+            if path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+        raise DataError(f"MNIST is not in {folder} and could not be downloaded ({type(err).__name__}): set "
+                        f"VAELIB_DATA to the folder that holds MNIST/raw/ with {', '.join(MNIST_MD5)}, or run "
+                        "once with internet access.") from None
+    shutil.rmtree(staging, ignore_errors=True)
+
+
 def ensure_mnist(root: str | Path | None = None, download: bool = True) -> Path:
-    """Return a verified data root; download through torchvision first if no file is there yet."""
+    """Return a verified data root: raw files as they are, missing ones decompressed from their ``.gz`` or, with
+    ``download``, fetched through torchvision; an existing file is never replaced or deleted."""
     resolved = data_root(root)  # resolved once; every step below uses this folder
     folder = resolved / "MNIST" / "raw"
-    if download and not any((folder / name).exists() for name in MNIST_MD5):
-        try:
-            _download(resolved)
-        except (urllib.error.URLError, OSError, RuntimeError) as err:  # offline: say so once, clearly
-            raise DataError(
-                f"MNIST not found and could not be downloaded ({type(err).__name__}): looked in {folder} "
-                f"for {', '.join(MNIST_MD5)}. Set VAELIB_DATA to a folder that holds MNIST/raw/ "
-                "(for example ../shared/data)."
-            ) from None
+    _extract_missing(folder)
+    missing = [name for name in MNIST_MD5 if not (folder / name).exists()]
+    if download and missing and not all((resolved / name).is_file() for name in missing):
+        _download_missing(resolved, missing)
     return verify_mnist(resolved)
 
 

@@ -4,7 +4,9 @@ Conventions (the README's notation table): ``mu``/``logvar`` are the encoder's o
 always log sigma^2), ``x_logits`` the decoder's, ``recon = -log p(x|z)`` and ``kl`` are summed over
 pixels and latent dimensions, and every function here returns one number per example. Reducing over
 the batch is a separate, explicit step (``reduce_batch``) -- see notebook 02 for why ``mean`` over
-latent dimensions instead of ``sum`` is a hidden beta.
+latent dimensions instead of ``sum`` is a hidden beta. The closed forms compute in float32 or wider:
+half-precision inputs (float16, bfloat16) are widened to float32 first, since a sum over D = 1000
+dimensions or 784 pixels easily passes float16's largest number, 65,504.
 
 Derived in notebooks/01_elbo.ipynb (ELBO, IWAE) and notebooks/02_kl_closed_form.ipynb (KL).
 """
@@ -46,25 +48,34 @@ class LatentVariableModel(Protocol):
     def log_prior(self, z: torch.Tensor) -> torch.Tensor: ...  # (..., B)
 
 
+def _wide(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The tensors, with float16 / bfloat16 widened to float32 (sums over many dims overflow half precision)."""
+    return tuple(t.float() if t.dtype in (torch.float16, torch.bfloat16) else t for t in tensors)
+
+
 def kl_std_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, diag exp(logvar)) || N(0, I)) summed over the last dim. Derived in notebook 02."""
+    """KL(N(mu, diag exp(logvar)) || N(0, I)) summed over the last dim (float32 or wider). Derived in notebook 02."""
+    mu, logvar = _wide(mu, logvar)
     return 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1.0).sum(-1)
 
 
 def kl_diag_gaussians(mu_q: torch.Tensor, logvar_q: torch.Tensor,
                       mu_p: torch.Tensor, logvar_p: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu_q, exp(logvar_q)) || N(mu_p, exp(logvar_p))), diagonal, summed over the last dim."""
+    """KL(N(mu_q, exp(logvar_q)) || N(mu_p, exp(logvar_p))), diagonal, summed over the last dim (float32 or wider)."""
+    mu_q, logvar_q, mu_p, logvar_p = _wide(mu_q, logvar_q, mu_p, logvar_p)
     var_ratio = (logvar_q - logvar_p).exp()
     return 0.5 * (var_ratio + (mu_q - mu_p).pow(2) / logvar_p.exp() - 1.0 - (logvar_q - logvar_p)).sum(-1)
 
 
 def gaussian_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """log N(z; mu, diag exp(logvar)) summed over the last dim (broadcasts leading sample dims)."""
+    """log N(z; mu, diag exp(logvar)) summed over the last dim (broadcasts leading sample dims; float32 or wider)."""
+    z, mu, logvar = _wide(z, mu, logvar)
     return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) / logvar.exp()).sum(-1)
 
 
 def std_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
-    """log N(z; 0, I) summed over the last dim."""
+    """log N(z; 0, I) summed over the last dim (float32 or wider)."""
+    (z,) = _wide(z)
     return -0.5 * (LOG_2PI + z.pow(2)).sum(-1)
 
 
@@ -74,7 +85,7 @@ def bernoulli_log_prob(x_logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     For x in {0,1} this is a normalized log-likelihood. For grey x in [0,1] it is minus the BCE that
     pytorch/examples reports, which is *not* a log-likelihood (notebook 04 explains).
     """
-    x_logits, x = torch.broadcast_tensors(x_logits, x)  # x (B, 784) against logits (k, B, 784), or vice versa
+    x_logits, x = torch.broadcast_tensors(*_wide(x_logits, x))  # x (B, 784) against logits (k, B, 784), or vice versa
     return -F.binary_cross_entropy_with_logits(x_logits, x, reduction="none").sum(-1)
 
 

@@ -24,9 +24,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from vaelib.losses import DiagonalGaussian, PointMass, bernoulli_log_prob, kl_std_normal, std_normal_log_prob
+from vaelib.posteriors import DiagonalLaplace, kl_laplace_std_normal
 from vaelib.priors import GaussianMixturePrior, VampPrior
 from vaelib.vmf import VonMisesFisher, kl_vmf_uniform, log_sphere_area
 
+LATENTS = ("gaussian", "vmf", "deterministic", "laplace")
 ACTIVATIONS = {"relu": nn.ReLU, "elu": nn.ELU, "tanh": nn.Tanh, "gelu": nn.GELU}
 
 
@@ -40,17 +42,17 @@ class ModelConfig:
     decoder_hidden: tuple[int, ...] | None = None
     activation: str = "elu"
     channels: tuple[int, ...] = field(default=(32, 64))  # conv only
-    latent: Literal["gaussian", "vmf", "deterministic"] = "gaussian"  # q(z|x): diagonal Gaussian, vMF on S^{D-1},
-    #                                                    or a point mass (a plain autoencoder)
+    latent: Literal["gaussian", "vmf", "deterministic", "laplace"] = "gaussian"  # q(z|x): diagonal Gaussian, vMF
+    #                             on S^{D-1}, a point mass (a plain autoencoder) or a diagonal Laplace (notebook 08)
     prior: Literal["standard", "vamp", "mog"] = "standard"  # standard: N(0, I), or uniform on the sphere
     n_components: int = 500  # pseudo-inputs (vamp) or mixture components (mog)
 
     def __post_init__(self) -> None:
         if self.arch not in ("mlp", "conv"):
             raise ValueError(f"Unknown architecture {self.arch!r}: use 'mlp' or 'conv'.")
-        if self.latent not in ("gaussian", "vmf", "deterministic") or self.prior not in ("standard", "vamp", "mog"):
-            raise ValueError(f"Unknown latent {self.latent!r} or prior {self.prior!r}: use latent 'gaussian', 'vmf' "
-                             "or 'deterministic', prior 'standard', 'vamp' or 'mog'.")
+        if self.latent not in LATENTS or self.prior not in ("standard", "vamp", "mog"):
+            raise ValueError(f"Unknown latent {self.latent!r} or prior {self.prior!r}: use latent 'gaussian', 'vmf', "
+                             "'deterministic' or 'laplace', prior 'standard', 'vamp' or 'mog'.")
         if self.latent_dim < 1 or any(h < 1 for h in self.hidden) or self.n_components < 1:
             raise ValueError(f"latent_dim, hidden widths and n_components must be positive, got latent_dim="
                              f"{self.latent_dim}, hidden={self.hidden}, n_components={self.n_components}.")
@@ -102,18 +104,19 @@ class VAE(nn.Module):
         self.prior = (VampPrior(c.n_components) if c.prior == "vamp"
                       else GaussianMixturePrior(c.n_components, c.latent_dim) if c.prior == "mog" else None)
 
-    def encode(self, x: torch.Tensor) -> DiagonalGaussian | VonMisesFisher | PointMass:
+    def encode(self, x: torch.Tensor) -> DiagonalGaussian | VonMisesFisher | PointMass | DiagonalLaplace:
         """x (B, 784) -> q(z|x) as one object: ``DiagonalGaussian(mu, logvar)`` with (B, D) each; for
         ``latent="vmf"`` ``VonMisesFisher(loc, kappa)`` with the unit direction loc (B, D) and the concentration
-        kappa = softplus(.) + 1 (B,) (Davidson et al., 2018); for ``latent="deterministic"`` ``PointMass(z)``."""
-        h = self.encoder(x)
+        kappa = softplus(.) + 1 (B,) (Davidson et al., 2018); for ``latent="deterministic"`` ``PointMass(z)``; for
+        ``latent="laplace"`` ``DiagonalLaplace(mu, logvar)`` (``vaelib.posteriors``, notebook 08)."""
+        h = self.encoder(x).to(x.dtype)  # back to the input's dtype when the layers ran in bf16 (autocast)
         if self.config.latent == "vmf":
             loc, raw = h[..., :-1], h[..., -1]
             return VonMisesFisher(loc / loc.norm(dim=-1, keepdim=True).clamp_min(1e-12), F.softplus(raw) + 1.0)
         if self.config.latent == "deterministic":
             return PointMass(h)
         mu, logvar = h.chunk(2, dim=-1)
-        return DiagonalGaussian(mu, logvar)
+        return DiagonalLaplace(mu, logvar) if self.config.latent == "laplace" else DiagonalGaussian(mu, logvar)
 
     @property
     def has_closed_kl(self) -> bool:
@@ -129,12 +132,14 @@ class VAE(nn.Module):
             return kl_vmf_uniform(post.kappa, self.latent_dim)
         if isinstance(post, PointMass):
             return torch.zeros(post.z.shape[:-1], dtype=post.z.dtype, device=post.z.device)
+        if isinstance(post, DiagonalLaplace):
+            return kl_laplace_std_normal(post.mu, post.logvar)
         return kl_std_normal(post.mu, post.logvar)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """z (..., D) -> x_logits (..., 784); leading sample dims are flattened and restored."""
         lead = z.shape[:-1]
-        return self.decoder(z.reshape(-1, z.shape[-1])).reshape(*lead, 784)
+        return self.decoder(z.reshape(-1, z.shape[-1])).to(z.dtype).reshape(*lead, 784)  # z's dtype under autocast too
 
     def log_px_given_z(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """log p(x|z), Bernoulli over 784 pixels: (..., B)."""

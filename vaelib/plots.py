@@ -1,28 +1,111 @@
-"""Plotting helpers shared by the notebooks: one theme, image grids, learning curves.
+"""Plotting helpers shared by the notebooks: one theme, legends outside the data, image grids, learning curves.
 
+``set_theme()`` is the series' one look. ``set_theme("talk")``, or ``VAELIB_TALK=1`` in the environment
+of ``make lab``, makes every figure lecture-sized for a projector. Under Jupyter, figures are sent as
+retina PNGs (twice the pixels, shown at the same size), so they stay sharp on high-density screens.
 Every helper takes ``ax=None`` (it makes its own figure when none is given) and returns the figure.
 """
 from __future__ import annotations
 
 import math
-from typing import Sequence
+import os
+import sys
+from typing import Any, Literal, Sequence
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
+import seaborn as sns
 import torch
 from matplotlib.figure import Figure
+from matplotlib.legend import Legend
+from matplotlib.transforms import offset_copy
+
+TALK_ENV = "VAELIB_TALK"
+# Widest figure, in inches at figure.dpi = 100, that JupyterLab shows unshrunk: its output area is 848 CSS px
+# wide in a 1280 px Chromium window with the file browser open (JupyterLab 4.6; 1356 px at 1920), and wider
+# images are scaled down to fit. 8 in = 800 px leaves room for a legend placed outside the axes. In "talk"
+# figures are 1.25x larger (10 in): present with the file browser closed (Ctrl+B).
+MAX_WIDTH = 8.0
+FIGSIZE = {"notebook": (6.4, 4.0), "talk": (8.0, 5.0)}
+_RC = {  # on top of seaborn's context (which sizes fonts: legend text as large as tick labels)
+    "figure.dpi": 100,
+    "savefig.dpi": 200,
+    "legend.frameon": True,
+    "legend.framealpha": 0.9,
+    "image.cmap": "viridis",
+}
 
 
-def set_theme() -> None:
-    """The series' one look: seaborn's whitegrid theme, a colour-blind palette, compact figures."""
-    import seaborn as sns
-
-    sns.set_theme(context="notebook", style="whitegrid", palette="colorblind",
-                  rc={"figure.figsize": (6.0, 4.0), "figure.dpi": 100, "axes.titlesize": "medium"})
+def talk_mode() -> bool:
+    """True when ``VAELIB_TALK`` is set to a true value (lecture-sized figures)."""
+    return os.environ.get(TALK_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def get_axes(ax: plt.Axes | None, figsize: tuple[float, float] = (6.0, 4.0)) -> tuple[Figure, plt.Axes]:
-    """The given Axes and its figure, or a new figure of ``figsize`` with one Axes (the ``ax=None`` idiom)."""
+def set_theme(context: Literal["notebook", "talk"] | None = None) -> str:
+    """The series' one look (seaborn whitegrid, colour-blind palette); "talk" for a projector. Returns the context.
+
+    Without an argument the context is "talk" when ``VAELIB_TALK=1`` and "notebook" otherwise.
+    """
+    context = context or ("talk" if talk_mode() else "notebook")
+    if context not in FIGSIZE:
+        raise ValueError(f"Unknown context {context!r}: use 'notebook' or 'talk'.")
+    sns.set_theme(context=context, style="whitegrid", palette="colorblind",
+                  rc={**_RC, "figure.figsize": FIGSIZE[context]})
+    _retina_inline()
+    return context
+
+
+def _retina_inline() -> None:
+    """Under a Jupyter kernel: the inline backend, sending retina PNGs (``%config InlineBackend.figure_formats``)."""
+    ipython = sys.modules.get("IPython")  # imported only if we run inside IPython; never imported here
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None or getattr(shell, "kernel", None) is None:
+        return
+    if "ipympl" in matplotlib.get_backend():  # importing ipympl switches pyplot to it; explorers use their own canvas
+        shell.run_line_magic("matplotlib", "inline")
+    shell.run_line_magic("config", "InlineBackend.figure_formats = ['retina']")
+
+
+def _scale() -> float:
+    """How much larger the current context's figures are than the notebook's (1.25 in "talk")."""
+    return plt.rcParams["figure.figsize"][0] / FIGSIZE["notebook"][0]
+
+
+def figsize(ncols: int = 1, nrows: int = 1, panel: tuple[float, float] | None = None) -> tuple[float, float]:
+    """A figure size for ``nrows x ncols`` panels, scaled with the context and shrunk to fit the output width.
+
+    ``panel`` is one panel's size in the notebook context (default: the theme's figure size); in "talk" it
+    grows with the fonts, and the width limit is ``MAX_WIDTH`` times the same factor.
+    """
+    scale = _scale()
+    w, h = (panel[0] * scale, panel[1] * scale) if panel else tuple(plt.rcParams["figure.figsize"])
+    shrink = min(1.0, MAX_WIDTH * scale / (ncols * w))
+    return (ncols * w * shrink, nrows * h * shrink)
+
+
+def legend_outside(ax: plt.Axes, where: Literal["right", "below"] = "right", **kwargs: Any) -> Legend:
+    """Put the Axes' legend outside its data area (to the right, or below the x label), so it never covers data.
+
+    "below" measures the tick labels and x label once, in points, so the legend stays clear of them when
+    ``tight_layout`` later resizes the axes; ``tight_layout`` and the inline backend make room for the legend.
+    """
+    if where == "right":
+        return ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **kwargs)
+    if where != "below":
+        raise ValueError(f"Unknown place {where!r} for legend_outside: use 'right' or 'below'.")
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    xaxis = ax.xaxis.get_tightbbox(renderer)  # tick labels and x label, display pixels
+    drop = (ax.get_window_extent(renderer).y0 - xaxis.y0) * 72 / fig.dpi if xaxis is not None else 0.0
+    below_labels = offset_copy(ax.transAxes, fig=fig, y=-(drop + 4.0), units="points")  # 4 pt gap
+    kwargs.setdefault("ncols", max(1, len(ax.get_legend_handles_labels()[0])))
+    return ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=below_labels,
+                     borderaxespad=0.0, **kwargs)
+
+
+def get_axes(ax: plt.Axes | None, figsize: tuple[float, float] | None = None) -> tuple[Figure, plt.Axes]:
+    """The given Axes and its figure, or a new figure (``figsize``, default the theme's) with one Axes."""
     if ax is None:
         fig, ax = plt.subplots(figsize=figsize)
         return fig, ax
@@ -40,7 +123,8 @@ def image_grid(images: torch.Tensor, nrow: int | None = None, ax: plt.Axes | Non
     for i, img in enumerate(imgs):
         r, c = divmod(i, nrow)
         canvas[pad + r * (28 + pad): pad + r * (28 + pad) + 28, pad + c * (28 + pad): pad + c * (28 + pad) + 28] = img
-    fig, ax = get_axes(ax, (nrow * 0.6, rows * 0.6))
+    scale = min(0.6, MAX_WIDTH / nrow) * _scale()  # inches per image, so that wide grids still fit
+    fig, ax = get_axes(ax, (nrow * scale, rows * scale))
     ax.imshow(canvas, cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
     ax.set_axis_off()
     if title:
@@ -52,7 +136,7 @@ def learning_curves(history: dict[str, Sequence[float]], keys: Sequence[str] = (
                     axes: Sequence[plt.Axes] | None = None) -> Figure:
     """Train and validation curves per epoch, one panel per term (``train_<key>`` and ``val_<key>``)."""
     if axes is None:
-        fig, axes = plt.subplots(1, len(keys), figsize=(4.0 * len(keys), 3.2))
+        fig, axes = plt.subplots(1, len(keys), figsize=figsize(len(keys), panel=(4.0, 3.2)))
         axes = np.atleast_1d(axes)
     fig = axes[0].figure
     for ax, key in zip(axes, keys):
@@ -62,6 +146,6 @@ def learning_curves(history: dict[str, Sequence[float]], keys: Sequence[str] = (
         ax.set_xlabel("epoch")
         ax.set_ylabel(f"{key} (nats)")
         ax.set_title(key)
-        ax.legend()
+    axes[-1].legend(loc="best")  # one legend: the panels share their two lines
     fig.tight_layout()
     return fig

@@ -37,6 +37,9 @@ class PretrainedError(RuntimeError):
 def read_manifest(path: str | Path | None = None) -> list[dict[str, Any]]:
     """The manifest's entries (default: pretrained/manifest.json); PretrainedError if it is missing or not JSON."""
     path = Path(path) if path is not None else MANIFEST
+    if not path.parent.is_dir():  # e.g. `pip install .` copied vaelib away from the repository's pretrained/
+        raise PretrainedError(f"There is no folder {path.parent}, so no shipped model can be found: use vaelib from a "
+                              "clone of the repository (`pip install -e .` there), where pretrained/ sits beside it.")
     if not path.is_file():
         raise PretrainedError(f"{path} is missing, so no shipped model can be found: restore it with "
                               f"`git checkout -- {path.parent.name}/{path.name}`.")

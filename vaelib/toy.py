@@ -21,6 +21,8 @@ class LinearGaussian:
 
     def __init__(self, W: torch.Tensor, b: torch.Tensor, s: float,
                  mean_shift: float = 0.0, logvar_shift: float = 0.0) -> None:
+        if not s > 0:
+            raise ValueError(f"s must be > 0 (got {s}): the observation noise of x | z needs a positive standard deviation.")
         self.W, self.b, self.s = W, b, float(s)  # W: (P, D), b: (P,)
         self.mean_shift, self.logvar_shift = mean_shift, logvar_shift
 

@@ -25,7 +25,7 @@ import torch
 from tqdm.auto import tqdm
 
 from vaelib.checkpoint import check_config, checkpoint_lock, load_checkpoint, load_model_state, save_checkpoint
-from vaelib.config import get_device, runs_dir
+from vaelib.config import PRETRAINED_DIR, get_device, runs_dir
 from vaelib.data import MNIST, DataError, batch_indices, load_mnist, pixels
 from vaelib.evaluate import evaluate
 from vaelib.losses import elbo_terms
@@ -46,7 +46,8 @@ class TrainConfig:
     epochs: int = 50
     batch_size: int = 128
     lr: float = 1e-3
-    lr_schedule: Literal["constant", "cosine"] = "constant"
+    lr_schedule: Literal["constant", "cosine", "warmup-linear"] = "constant"
+    lr_warmup: float = 0.1                    # "warmup-linear": fraction of all steps over which lr rises from 0
     seed: int = 0
     binarize: bool = True                     # dynamic binarization; False = grey pixels in BCE
     beta: float = 1.0                         # weight of the KL term
@@ -55,13 +56,20 @@ class TrainConfig:
     limit: int | None = None                  # cap on each split's size (smoke mode)
     z_penalty: float = 0.0                    # + z_penalty * ||z||^2 / 2 per example (RAE, Ghosh et al. 2020)
     decoder_l2: float = 0.0                   # + decoder_l2 * (sum of squared decoder weights) per batch (RAE)
+    precision: Literal["fp32", "bf16"] = "fp32"  # bf16: the linear layers under autocast (pays on CPUs with AMX)
+    adam_beta1: float = 0.9                   # Adam's first beta (0.8 suits the fast recipe's high peak lr)
+    init_output_bias: bool = False            # decoder's last bias = logit of the mean training image
 
     def __post_init__(self) -> None:
         problems = [msg for bad, msg in (
             (self.epochs < 1, f"epochs must be >= 1 (got {self.epochs})"),
             (self.batch_size < 1, f"batch_size must be >= 1 (got {self.batch_size})"),
             (not self.lr > 0, f"lr must be > 0 (got {self.lr})"),
-            (self.lr_schedule not in ("constant", "cosine"), f"lr_schedule must be 'constant' or 'cosine' (got {self.lr_schedule!r})"),
+            (self.lr_schedule not in ("constant", "cosine", "warmup-linear"),
+             f"lr_schedule must be 'constant', 'cosine' or 'warmup-linear' (got {self.lr_schedule!r})"),
+            (not 0 <= self.lr_warmup < 1, f"lr_warmup must be in [0, 1) (got {self.lr_warmup})"),
+            (self.precision not in ("fp32", "bf16"), f"precision must be 'fp32' or 'bf16' (got {self.precision!r})"),
+            (not 0 <= self.adam_beta1 < 1, f"adam_beta1 must be in [0, 1) (got {self.adam_beta1})"),
             (self.beta < 0, f"beta must be >= 0 (got {self.beta})"),
             (self.warmup_epochs < 0, f"warmup_epochs must be >= 0 (got {self.warmup_epochs})"),
             (self.kl_reduction not in ("sum", "mean"), f"kl_reduction must be 'sum' or 'mean' (got {self.kl_reduction!r})"),
@@ -84,10 +92,18 @@ class TrainConfig:
         """Short stable hash of the config, used in default checkpoint names."""
         return hashlib.sha1(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:10]
 
-    def lr_at(self, epoch: int) -> float:
-        """Learning rate for ``epoch`` (stateless, so resuming needs no scheduler state)."""
+    def lr_at(self, epoch: int, step: int = 0, steps_per_epoch: int = 1) -> float:
+        """Learning rate for step ``step`` of ``epoch`` (stateless, so resuming needs no scheduler state).
+
+        "constant" and "cosine" change only between epochs; "warmup-linear" changes every step: a linear rise
+        from 0 to ``lr`` over the first ``lr_warmup`` of all steps, then a linear fall to 0 after the last one
+        (the fast recipe of benchmarks/time_to_quality.py)."""
         if self.lr_schedule == "cosine":
             return self.lr * 0.5 * (1 + math.cos(math.pi * epoch / self.epochs))
+        if self.lr_schedule == "warmup-linear":
+            s, total = epoch * steps_per_epoch + step, self.epochs * steps_per_epoch
+            rise = max(1, round(self.lr_warmup * total))
+            return self.lr * ((s + 1) / rise if s < rise else (total - s) / (total - rise + 1))
         return self.lr
 
     def beta_at(self, epoch: int) -> float:
@@ -114,7 +130,8 @@ def training_loss(model: VAE, cfg: TrainConfig, x: torch.Tensor, gen: torch.Gene
     loss = mean_b [recon_b + beta * kl_b (/ D with kl_reduction="mean") + z_penalty ||z_b||^2 / 2]
            + decoder_l2 * sum of squared decoder weights.
     """
-    terms = elbo_terms(model, x, gen)
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+        terms = elbo_terms(model, x, gen)  # the model returns fp32 from its bf16 layers: the terms stay fp32
     kl = terms.kl / model.latent_dim if cfg.kl_reduction == "mean" else terms.kl
     per_example = terms.recon + beta * kl
     if cfg.z_penalty:
@@ -125,11 +142,24 @@ def training_loss(model: VAE, cfg: TrainConfig, x: torch.Tensor, gen: torch.Gene
     return loss, torch.stack([terms.elbo, terms.recon, terms.kl]).detach()
 
 
+@torch.no_grad()
+def init_output_bias(model: VAE, train_x: torch.Tensor) -> None:
+    """Set the decoder's last bias to the logit of the mean training image (uint8 ``train_x`` (N, 784)), so the
+    untrained model already predicts every pixel's average: a data-dependent initialization that saves about
+    an epoch of the fast recipe (benchmarks/time_to_quality.py); the architecture is unchanged."""
+    mean = (train_x.float().mean(0) / 255).clamp(1e-3, 1 - 1e-3)  # (784,)
+    last = [m for m in model.decoder.modules() if isinstance(m, torch.nn.Linear)][-1]
+    last.bias.copy_(torch.logit(mean))
+
+
 def _train_epoch(model: VAE, opt: torch.optim.Optimizer, cfg: TrainConfig, x: torch.Tensor,
-                 gen: torch.Generator, beta: float) -> tuple[float, float, float]:
+                 gen: torch.Generator, beta: float, epoch: int = 0) -> tuple[float, float, float]:
     model.train()
     sums = torch.zeros(3, device=x.device)  # elbo, recon, kl summed over examples (no per-step sync)
-    for idx in batch_indices(len(x), cfg.batch_size, gen, device=x.device):
+    steps = math.ceil(len(x) / cfg.batch_size)
+    for step, idx in enumerate(batch_indices(len(x), cfg.batch_size, gen, device=x.device)):
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr_at(epoch, step, steps)
         loss, terms = training_loss(model, cfg, pixels(x[idx], cfg.binarize, gen), gen, beta)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -151,6 +181,9 @@ def train(cfg: TrainConfig, data: MNIST, device: str | torch.device = "auto", ch
     With a ``checkpoint`` path the run holds its lock, saves after every epoch, says whether it resumed or
     found the run already finished, and raises TrainingDiverged (keeping the last good file) if the loss
     stops being finite."""
+    if checkpoint is not None and Path(checkpoint).resolve().is_relative_to(PRETRAINED_DIR.resolve()):
+        raise ValueError(f"{checkpoint} is inside pretrained/, whose shipped files only `python -m vaelib.build` "
+                         "writes: pass an output path under runs/ instead.")
     device = get_device(device, verbose=progress) if isinstance(device, str) else device
     if checkpoint is None:
         return _run(cfg, data, device, None, progress)
@@ -161,7 +194,10 @@ def train(cfg: TrainConfig, data: MNIST, device: str | torch.device = "auto", ch
 def _run(cfg: TrainConfig, data: MNIST, device: torch.device, checkpoint: Path | None, progress: bool) -> TrainResult:
     torch.manual_seed(cfg.seed)  # parameter initialization
     model = build_model(cfg.model).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=device.type in ("cpu", "cuda"))  # one kernel per step
+    if cfg.init_output_bias:  # (a resumed run then loads its saved weights over it)
+        init_output_bias(model, data.train_x[:cfg.limit])
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(cfg.adam_beta1, 0.999),
+                           fused=device.type in ("cpu", "cuda"))  # one kernel per step
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     history: dict[str, list[float]] = {k: [] for k in HISTORY_KEYS}
     start, source = 0, "trained"
@@ -183,10 +219,8 @@ def _run(cfg: TrainConfig, data: MNIST, device: torch.device, checkpoint: Path |
         raise DataError("There are no training images (limit or data too small): pass a positive limit.")
     bar = tqdm(range(start, cfg.epochs), initial=start, total=cfg.epochs, desc="epochs", disable=not progress)
     for epoch in bar:
-        for group in opt.param_groups:
-            group["lr"] = cfg.lr_at(epoch)
         t0 = time.perf_counter()
-        elbo, recon, kl = _train_epoch(model, opt, cfg, train_x, gen, cfg.beta_at(epoch))
+        elbo, recon, kl = _train_epoch(model, opt, cfg, train_x, gen, cfg.beta_at(epoch), epoch)
         seconds = time.perf_counter() - t0
         if not math.isfinite(elbo):
             kept = f"; {checkpoint} still holds epoch {epoch}" if checkpoint is not None and epoch else ""
@@ -214,7 +248,8 @@ def estimate_seconds(cfg: TrainConfig, data: MNIST, device: str | torch.device =
     every epoch. Returns seconds per step, per epoch and in total. Used by notebooks/04_mnist_vae.ipynb."""
     device = get_device(device, verbose=False) if isinstance(device, str) else device
     model = build_model(cfg.model).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=device.type in ("cpu", "cuda"))
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(cfg.adam_beta1, 0.999),
+                           fused=device.type in ("cpu", "cuda"))
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     train_x = data.train_x[:cfg.limit].to(device)
     n_steps = math.ceil(len(train_x) / cfg.batch_size)
@@ -283,26 +318,39 @@ EXAMPLE = """example (the shipped mlp-d50, 200 epochs; resumable: rerun the same
   python -m vaelib.train --latent-dim 50 --hidden 512 512 --epochs 200 --lr-schedule cosine --eval-k 5000"""
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    # every option's default (a None default is explained in its help text instead); the example keeps its lines
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     d, m = TrainConfig(), ModelConfig()
     p = argparse.ArgumentParser(prog="python -m vaelib.train", description="Train a VAE on MNIST.", epilog=EXAMPLE,
-                                formatter_class=lambda prog: argparse.ArgumentDefaultsHelpFormatter(prog, width=110))
-    p.add_argument("--arch", choices=["mlp", "conv"], default=m.arch)
-    p.add_argument("--latent-dim", type=_positive(int), default=m.latent_dim, help="D")
+                                formatter_class=lambda prog: _HelpFormatter(prog, width=110))
+    p.add_argument("--arch", choices=["mlp", "conv"], default=m.arch, help="architecture")
+    p.add_argument("--latent-dim", type=_positive(int), default=m.latent_dim, help="D, the latent dimension")
     p.add_argument("--latent", choices=["gaussian", "vmf", "deterministic"], default=m.latent,
                    help="q(z|x): Gaussian, vMF on the sphere, or none (a plain autoencoder)")
     p.add_argument("--hidden", type=_positive(int), nargs="+", default=list(m.hidden), help="encoder widths")
-    p.add_argument("--activation", default=m.activation, choices=["relu", "elu", "tanh", "gelu"])
-    p.add_argument("--epochs", type=_positive(int), default=d.epochs)
-    p.add_argument("--batch-size", type=_positive(int), default=d.batch_size)
-    p.add_argument("--lr", type=_positive(float), default=d.lr)
-    p.add_argument("--lr-schedule", choices=["constant", "cosine"], default=d.lr_schedule)
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--activation", default=m.activation, choices=["relu", "elu", "tanh", "gelu"], help="nonlinearity")
+    p.add_argument("--epochs", type=_positive(int), default=d.epochs, help="passes over the training images")
+    p.add_argument("--batch-size", type=_positive(int), default=d.batch_size, help="B, images per step")
+    p.add_argument("--lr", type=_positive(float), default=d.lr, help="Adam learning rate")
+    p.add_argument("--lr-schedule", choices=["constant", "cosine", "warmup-linear"],
+                   default=d.lr_schedule, help="learning rate schedule")
+    p.add_argument("--lr-warmup", type=float, default=d.lr_warmup, help="warmup-linear: fraction of steps to reach lr")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default=d.precision,
+                   help="bf16: linear layers in bf16 (autocast); pays on CPUs with AMX tiles")
+    p.add_argument("--adam-beta1", type=float, default=d.adam_beta1, help="Adam's first beta")
+    p.add_argument("--init-output-bias", action="store_true", help="start the decoder at the mean training image")
+    p.add_argument("--seed", type=int, default=d.seed, help="seeds initialization, shuffling, binarization, z")
     p.add_argument("--grey", action="store_true", help="train on grey pixels (BCE) instead of binarized")
     p.add_argument("--beta", type=float, default=d.beta, help="weight of the KL term")
     p.add_argument("--warmup-epochs", type=_non_negative, default=d.warmup_epochs, help="linear KL warm-up")
-    p.add_argument("--kl-reduction", choices=["sum", "mean"], default=d.kl_reduction)
-    p.add_argument("--limit", type=_positive(int), default=None, help="cap each split (quick runs)")
+    p.add_argument("--kl-reduction", choices=["sum", "mean"], default=d.kl_reduction,
+                   help="KL over latent dims: sum (the ELBO) or mean (a hidden beta of 1/D)")
+    p.add_argument("--limit", type=_positive(int), default=None, help="cap each split (quick runs; default: no cap)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--data", default=None, help="data root (default: $VAELIB_DATA or <repo>/data)")
     p.add_argument("--out", default=None, help="checkpoint path (default: runs/vae-<config hash>.pt)")
@@ -313,11 +361,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> TrainResult:
     """Command-line entry point; errors end the process with one sentence and a non-zero status."""
     a = _parse(argv)
+    out = None
     try:
         model_cfg = ModelConfig(arch=a.arch, latent_dim=a.latent_dim, hidden=tuple(a.hidden), activation=a.activation,
                                 latent=a.latent)
         cfg = replace(TrainConfig(), model=model_cfg, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
-                      lr_schedule=a.lr_schedule, seed=a.seed, binarize=not a.grey, beta=a.beta,
+                      lr_schedule=a.lr_schedule, lr_warmup=a.lr_warmup, precision=a.precision, seed=a.seed,
+                      adam_beta1=a.adam_beta1, init_output_bias=a.init_output_bias, binarize=not a.grey, beta=a.beta,
                       warmup_epochs=a.warmup_epochs, kl_reduction=a.kl_reduction, limit=a.limit)
         data = load_mnist(a.data)
         out = Path(a.out) if a.out else runs_dir() / f"vae-{cfg.key()}.pt"
@@ -325,6 +375,10 @@ def main(argv: list[str] | None = None) -> TrainResult:
     except (ValueError, RuntimeError) as err:  # our errors are one sentence each; no traceback for them
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        kept = f"{out} holds the last finished epoch; " if out is not None and out.exists() else ""
+        print(f"interrupted: {kept}rerun the same command to resume.", file=sys.stderr)
+        raise SystemExit(130) from None
     print(f"checkpoint: {out}")
     if a.eval_k:
         device = next(result.model.parameters()).device

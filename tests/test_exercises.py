@@ -1,0 +1,421 @@
+"""Graded exercises: the core (feedback, never raising, CI expectations, reports), notebook 01's checks
+against independent references (quadrature, torch.distributions, scipy), the layout of every notebook's
+exercises, the editions builder and the grader on a tiny fake submission."""
+from __future__ import annotations
+
+import csv
+import importlib
+import importlib.util
+import json
+import math
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+from scipy.special import logsumexp
+from torch.distributions import Normal, kl_divergence
+
+from vaelib.exercises import core, nb01
+from vaelib.exercises.core import NOT_ATTEMPTED, PASSED, WRONG, Feedback, exercise, passed
+from vaelib.exercises.editions import (EditionError, check_cell, check_edition, instructor_edition, solution_cell,
+                                       solution_code, stub_cell, validate)
+from vaelib.toy import exact_elbo, linear_gaussian_1d
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+A, B, S, X = 1.5, 0.5, 0.8, -1.0  # notebook 01's model and its new observation x'
+
+
+@pytest.fixture(autouse=True)
+def _no_ci_env(monkeypatch):
+    """Tests start as a learner: no CI expectation, no report file."""
+    monkeypatch.delenv(core.EXPECT_ENV, raising=False)
+    monkeypatch.delenv(core.REPORT_ENV, raising=False)
+
+
+def quadrature_posterior(x: float, a: float, b: float, s: float) -> tuple[float, float]:
+    """Mean and std of p(z|x) ∝ N(z; 0, 1) N(x; a z + b, s²) by brute-force quadrature (the trusted reference)."""
+    z = torch.linspace(-12, 12, 400_001, dtype=torch.float64)
+    w = (Normal(0.0, 1.0).log_prob(z) + Normal(a * z + b, s).log_prob(torch.tensor(x, dtype=torch.float64))).exp()
+    w = w / torch.trapezoid(w, z)
+    mean = torch.trapezoid(w * z, z).item()
+    return mean, math.sqrt(torch.trapezoid(w * (z - mean) ** 2, z).item())
+
+
+# ---------------------------------------------------------------------------------------------- core
+def test_feedback_displays_as_text_and_html():
+    fb = Feedback("01.x", WRONG, "Use `torch.logsumexp` & subtract log k.", "a title")
+    assert repr(fb).startswith("\u2718 Exercise 01.x (a title): wrong.") and "`torch.logsumexp`" in repr(fb)
+    html = fb._repr_html_()
+    assert "<code>torch.logsumexp</code>" in html and "&amp;" in html and "wrong" in html
+    for status in (PASSED, WRONG, NOT_ATTEMPTED):
+        assert status in repr(Feedback("01.x", status, "m"))
+
+
+def _demo_check():
+    @exercise("99.demo", "a demo")
+    def check_demo(fn) -> Feedback:
+        value = core.call(fn, 2.0, name="fn")
+        return core.match(core.as_float(value, "fn(2)"), 4.0, [core.Mistake(2.0, "You returned x, not x².")],
+                          what="square")
+    return check_demo
+
+
+def test_check_reports_learner_errors_in_one_sentence_and_never_raises():
+    check = _demo_check()
+    fb = check(lambda x: 1 / 0)
+    assert fb.status == WRONG and fb.exercise == "99.demo"
+    assert fb.message == "Your `fn` raised ZeroDivisionError: division by zero. Fix it and run its cell again."
+    assert check(lambda x: None).status == NOT_ATTEMPTED
+    assert check(None).status == NOT_ATTEMPTED
+    assert check(lambda x: "four").status == WRONG and "should be a number" in check(lambda x: "four").message
+    assert check(lambda x: x).message == "You returned x, not x²."
+    assert check(lambda x: x * x).status == PASSED
+
+
+def test_expectation_env_var_turns_the_wrong_outcome_into_an_assertion(monkeypatch):
+    check = _demo_check()
+    monkeypatch.setenv(core.EXPECT_ENV, "stub")
+    assert check(lambda x: None).status == NOT_ATTEMPTED  # a stub is fine
+    assert check(lambda x: x).status == WRONG  # so is a wrong answer
+    with pytest.raises(AssertionError, match="the stub passes"):
+        check(lambda x: x * x)
+    monkeypatch.setenv(core.EXPECT_ENV, "solution")
+    assert check(lambda x: x * x).passed
+    with pytest.raises(AssertionError, match="=solution"):
+        check(lambda x: x)
+    monkeypatch.setenv(core.EXPECT_ENV, "maybe")
+    with pytest.raises(ValueError, match="use 'stub', 'solution'"):
+        check(lambda x: x)
+
+
+def test_an_error_inside_the_check_is_feedback_for_a_learner_and_a_failure_in_ci(monkeypatch):
+    @exercise("99.broken")
+    def check_broken(value) -> Feedback:
+        return passed(str(1 / value))
+
+    assert check_broken(0).status == WRONG and "could not use your answer" in check_broken(0).message
+    monkeypatch.setenv(core.EXPECT_ENV, "stub")
+    with pytest.raises(AssertionError, match="the check itself failed"):
+        check_broken(0)
+
+
+def test_every_check_appends_its_verdict_to_the_report_file(tmp_path, monkeypatch):
+    report = tmp_path / "report.jsonl"
+    monkeypatch.setenv(core.REPORT_ENV, str(report))
+    check = _demo_check()
+    check(lambda x: x)
+    check(lambda x: x * x)
+    lines = [json.loads(ln) for ln in report.read_text().splitlines()]
+    assert [(e["exercise"], e["status"]) for e in lines] == [("99.demo", WRONG), ("99.demo", PASSED)]
+
+
+def test_exercise_ids_are_checked():
+    with pytest.raises(ValueError, match="must look like"):
+        exercise("nb01-posterior")
+
+
+# ------------------------------------------------------------------------------ notebook 01's checks
+def test_posterior_reference_is_the_quadrature_posterior():
+    mean, std = quadrature_posterior(X, A, B, S)
+    assert nb01.check_posterior(mean, std, x=X, a=A, b=B, s=S).status == PASSED
+    assert nb01.check_posterior(torch.tensor([[mean]]), std, x=torch.tensor([[X]]), a=A, b=B, s=S).passed
+    assert nb01.check_posterior(None, None, x=X, a=A, b=B, s=S).status == NOT_ATTEMPTED
+    assert nb01.check_posterior(mean, None, x=X, a=A, b=B, s=S).status == NOT_ATTEMPTED
+
+
+MEAN, STD = quadrature_posterior(X, A, B, S)
+VAR = STD**2
+
+
+@pytest.mark.parametrize("mean,std,phrase", [
+    (-MEAN, STD, "wrong sign"),
+    (A * X / (A**2 + S**2), STD, "offset b is missing"),
+    (A * (X - B) / S**2, STD, "divide it by the precision"),
+    ((X - B) / A, STD, "maximum likelihood"),
+    (A * (X - B) / (A**2 + S), STD, "You used s where s² belongs"),
+    (MEAN, VAR, "posterior variance"),
+    (MEAN, math.log(VAR), "That is log σ²_post"),
+    (MEAN, 0.5 * math.log(VAR), "That is log σ_post"),
+    (MEAN, S / (A**2 + S**2), "its square root is s/√(a² + s²)"),
+    (MEAN, math.sqrt(A**2 + S**2), "standard deviation of p(x)"),
+    (MEAN, 1.0, "prior's standard deviation"),
+    (MEAN + 0.3, STD, "none of the usual slips"),
+    (round(MEAN, 2), STD, "close but not exact"),
+])
+def test_posterior_mistakes_get_their_hints(mean, std, phrase):
+    fb = nb01.check_posterior(mean, std, x=X, a=A, b=B, s=S)
+    assert fb.status == WRONG and phrase in fb.message
+
+
+def elbo_reference(model, x, mu, logvar, eps):
+    """Monte Carlo log-likelihood with torch.distributions, minus torch's closed-form KL: (B,)."""
+    z = mu + (0.5 * logvar).exp() * eps  # (n, B, D)
+    log_lik = Normal(z @ model.W.T + model.b, model.s).log_prob(x).sum(-1)  # (n, B)
+    kl = kl_divergence(Normal(mu, (0.5 * logvar).exp()), Normal(0.0, 1.0)).sum(-1)
+    return log_lik.mean(0) - kl
+
+
+def elbo_variant(**slip):
+    def elbo_estimate(model, x, mu, logvar, eps):
+        sigma = logvar.exp() if slip.get("z_log_sigma") else (0.5 * logvar).exp()
+        z = mu + sigma * eps
+        log_lik = Normal(z @ model.W.T + model.b, model.s).log_prob(x).sum(-1)
+        lv = 2 * logvar if slip.get("kl_log_sigma") else logvar
+        kl_d = (0.5 if not slip.get("no_half") else 1.0) * (mu**2 + lv.exp() - lv - (0 if slip.get("no_one") else 1))
+        kl = kl_d.mean(-1) if slip.get("kl_mean") else kl_d.sum(-1)
+        recon = log_lik.sum(0) if slip.get("sum_samples") else log_lik.mean(0)
+        if slip.get("batch_mean"):
+            return (recon - kl).mean()
+        return recon + slip.get("kl_sign", -1) * kl
+    return elbo_estimate
+
+
+def test_elbo_estimate_reference_is_torch_distributions():
+    assert nb01.check_elbo_estimate(elbo_reference).status == PASSED
+    assert nb01.check_elbo_estimate(elbo_variant()).status == PASSED
+    assert nb01.check_elbo_estimate(lambda model, x, mu, logvar, eps: None).status == NOT_ATTEMPTED
+
+
+@pytest.mark.parametrize("slip,phrase", [
+    ({"z_log_sigma": True}, "You sampled z = mu + exp(logvar) * eps"),
+    ({"z_log_sigma": True, "kl_log_sigma": True}, "in z and in the KL"),
+    ({"kl_log_sigma": True}, "Your KL reads logvar as log σ"),
+    ({"kl_mean": True}, "hidden β = 1/D"),
+    ({"no_half": True}, "factor ½"),
+    ({"no_one": True}, "missing the −1"),
+    ({"kl_sign": 0}, "The KL term is missing"),
+    ({"kl_sign": +1}, "wrong sign"),
+    ({"sum_samples": True}, "summed log p(x|z) over the n samples"),
+    ({"batch_mean": True}, "returned one number"),
+])
+def test_elbo_estimate_mistakes_get_their_hints(slip, phrase):
+    fb = nb01.check_elbo_estimate(elbo_variant(**slip))
+    assert fb.status == WRONG and phrase in fb.message, fb
+
+
+def test_elbo_estimate_learner_error_is_reported():
+    fb = nb01.check_elbo_estimate(lambda model, x, mu, logvar, eps: model.encoder(x))
+    assert fb.status == WRONG and "raised AttributeError" in fb.message
+
+
+def iwae_reference(log_w):
+    return torch.from_numpy(logsumexp(log_w.numpy(), axis=0) - math.log(log_w.shape[0]))
+
+
+@pytest.mark.parametrize("fn,phrase", [
+    (lambda lw: torch.logsumexp(lw, 0), "The −log k is missing"),
+    (lambda lw: torch.logsumexp(lw, 0) + math.log(lw.shape[0]), "sign of log k"),
+    (lambda lw: torch.logsumexp(lw, 0) / lw.shape[0], "Dividing by k happens inside the log"),
+    (lambda lw: lw.mean(0), "average log-weight"),
+    (lambda lw: torch.log(torch.exp(lw).mean(0)), "underflows"),
+    (lambda lw: lw.max(0).values - math.log(lw.shape[0]), "largest log-weight"),
+    (lambda lw: torch.logsumexp(lw, 1) - math.log(lw.shape[1]), "one value per sample"),
+    (lambda lw: torch.logsumexp(lw, 0).numpy(), "should be a torch tensor"),
+    (lambda lw: lw.logsumexp(dim=3), "raised IndexError"),
+])
+def test_iwae_mistakes_get_their_hints(fn, phrase):
+    fb = nb01.check_iwae_bound(fn)
+    assert fb.status == WRONG and phrase in fb.message, fb
+
+
+def test_iwae_reference_is_scipy_logsumexp():
+    assert nb01.check_iwae_bound(iwae_reference).status == PASSED
+
+    def stub(log_w):
+        """The notebook's stub."""
+    assert nb01.check_iwae_bound(stub).status == NOT_ATTEMPTED
+
+
+def ascend(steps: int, lr_mu: float = 0.2, lr_logvar: float = 1.0, sign: float = 1.0):
+    model = linear_gaussian_1d(A, B, S)
+    x = torch.tensor([[X]], dtype=torch.float64)
+    mu = torch.zeros(1, 1, dtype=torch.float64, requires_grad=True)
+    logvar = torch.zeros(1, 1, dtype=torch.float64, requires_grad=True)
+    for _ in range(steps):
+        g_mu, g_lv = torch.autograd.grad(exact_elbo(model, x, mu, logvar).sum(), (mu, logvar))
+        with torch.no_grad():
+            mu += sign * lr_mu * g_mu
+            logvar += sign * lr_logvar * g_lv
+    return mu, logvar
+
+
+def test_gradient_ascent_check():
+    kw = dict(x=X, a=A, b=B, s=S)
+    mu, logvar = ascend(100)
+    assert abs(mu.item() - MEAN) < 1e-6 and abs(logvar.item() - math.log(VAR)) < 1e-6  # the reference converges
+    assert nb01.check_gradient_ascent(mu, logvar, **kw).status == PASSED
+    assert nb01.check_gradient_ascent(torch.zeros(1, 1, requires_grad=True), torch.zeros(1, 1), **kw).status \
+        == NOT_ATTEMPTED
+    cases = [((MEAN, 0.5 * math.log(VAR)), "log σ, half of log σ²"), ((MEAN, 0.0), "never moved"),
+             (ascend(3, sign=-1.0), "ELBO went down"), (ascend(2), "On the way"), ((float("nan"), 0.1), "NaN")]
+    for (m, lv), phrase in cases:
+        fb = nb01.check_gradient_ascent(m, lv, **kw)
+        assert fb.status == WRONG and phrase in fb.message, (phrase, fb)
+
+
+# ------------------------------------------------------------------ the notebooks' exercise layout
+def _nb(name: str) -> nbformat.NotebookNode:
+    return nbformat.read(ROOT / "notebooks" / name, as_version=4)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_notebook_exercise_has_a_registered_check_and_a_valid_layout(path):
+    nb = nbformat.read(path, as_version=4)
+    ids = validate(nb)
+    if not ids:
+        pytest.skip(f"{path.name} has no tagged exercises yet")
+    assert len(ids) >= 3, f"{path.name} has {len(ids)} graded exercises; the series asks for at least 3"
+    number = path.name[:2]
+    assert all(ex.startswith(f"{number}.") for ex in ids), ids
+    importlib.import_module(f"vaelib.exercises.nb{number}")
+    registered = {ex for ex in core.REGISTRY if ex.startswith(f"{number}.")}
+    assert set(ids) == registered, f"notebook only: {set(ids) - registered}; checks only: {registered - set(ids)}"
+    for cell in nb.cells:  # the check cells call this notebook's checks
+        if "check" in cell.metadata.get("tags", []):
+            assert re.search(rf"\bnb{number}\.check_\w+\(", cell.source), cell.source
+
+
+def _exec_cells(nb, role, namespace):
+    """Execute the notebook-01 exercise cells of one role (stub or solution code) in a namespace, then the checks."""
+    out = {}
+    for cell in nb.cells:
+        tags, ex = cell.metadata.get("tags", []), cell.metadata.get("exercise")
+        if role in tags:
+            exec(solution_code(cell) if role == "solution" else cell.source, namespace)
+    for cell in nb.cells:
+        if "check" in cell.metadata.get("tags", []):
+            out[cell.metadata["exercise"]] = eval(cell.source, namespace)
+    return out
+
+
+def _nb01_namespace():
+    model = linear_gaussian_1d(A, B, S)
+    return {"torch": torch, "math": math, "nb01": nb01, "exact_elbo": exact_elbo, "model": model,
+            "a": A, "b": B, "s": S, "x_new": torch.tensor([[X]], dtype=torch.float64)}
+
+
+def test_notebook_01_stubs_are_not_attempted_and_its_solutions_pass():
+    nb = _nb("01_elbo.ipynb")
+    stubs = _exec_cells(nb, "exercise", _nb01_namespace())
+    assert len(stubs) >= 3 and all(fb.status == NOT_ATTEMPTED for fb in stubs.values()), stubs
+    solved = _exec_cells(nb, "solution", _nb01_namespace())
+    assert set(solved) == set(stubs) and all(fb.passed for fb in solved.values()), solved
+
+
+# ------------------------------------------------------------------------------------- editions
+def _tiny_notebook(solution: str = "answer = 4.0") -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Tiny\n\n## Setup", id="title"),
+        nbformat.v4.new_code_cell("from vaelib.exercises import nb01", id="setup"),
+        stub_cell("01.posterior", "my_post_mean, my_post_std = None, None  # YOUR CODE HERE", "stub1"),
+        check_cell("01.posterior", f"nb01.check_posterior(my_post_mean, my_post_std, x={X}, a={A}, b={B}, s={S})",
+                   "check1"),
+        nbformat.v4.new_markdown_cell("## Solutions", id="solutions"),
+        solution_cell("01.posterior", "Solution 1", solution, "Section 4.", "sol1"),
+    ]
+    return nb
+
+
+SOLVED = f"my_post_mean, my_post_std = {MEAN!r}, {STD!r}"
+
+
+def test_instructor_edition_puts_each_solution_in_its_stub_cell_and_keeps_ids():
+    nb = _tiny_notebook(SOLVED)
+    inst = instructor_edition(nb)
+    assert [c.id for c in inst.cells] == [c.id for c in nb.cells]
+    assert inst.cells[2].source == SOLVED and inst.cells[2].metadata["exercise"] == "01.posterior"
+    assert "<details open>" in inst.cells[5].source
+    assert nb.cells[2].source.startswith("my_post_mean, my_post_std = None")  # the source is untouched
+    nb01_inst = instructor_edition(_nb("01_elbo.ipynb"))
+    stubs = [c for c in nb01_inst.cells if "exercise" in c.metadata.get("tags", [])]
+    assert stubs and all("YOUR CODE HERE" not in c.source for c in stubs)
+
+
+def test_check_edition_runs_stubs_then_solutions():
+    ids = [c.id for c in check_edition(_tiny_notebook(SOLVED)).cells]
+    assert ids == ["expect-stub", "title", "setup", "stub1", "check1", "solutions", "sol1", "ci-solutions",
+                   "expect-solution", "stub1-solved", "check1-recheck0"]
+
+
+@pytest.mark.parametrize("breakage,message", [
+    (lambda nb: nb.cells.pop(5), "needs exactly one solution cell"),
+    (lambda nb: nb.cells.pop(3), "has no check cell"),
+    (lambda nb: nb.cells.append(nbformat.v4.new_code_cell("x = 1")), "below every code cell"),
+    (lambda nb: setattr(nb.cells[5], "source", nb.cells[5].source + "\n```python\ny = 2\n```"), "exactly one"),
+    (lambda nb: nb.cells[2].metadata.pop("exercise"), "no metadata 'exercise' id"),
+    (lambda nb: nb.cells.insert(2, nb.cells.pop(3)), "comes before its stub"),
+])
+def test_layout_faults_are_named(breakage, message):
+    nb = _tiny_notebook()
+    breakage(nb)
+    with pytest.raises(EditionError, match=message):
+        validate(nb)
+
+
+def test_editions_cli_writes_three_editions(tmp_path):
+    editions = _load_tool("editions")
+    src = tmp_path / "01_tiny.ipynb"
+    nbformat.write(_tiny_notebook(SOLVED), src)
+    editions.main([str(src), "--out", str(tmp_path / "out")])
+    for name in ("learner", "instructor", "check"):
+        assert (tmp_path / "out" / name / "01_tiny.ipynb").is_file()
+    learner = nbformat.read(tmp_path / "out" / "learner" / "01_tiny.ipynb", as_version=4)
+    assert learner.cells == _tiny_notebook(SOLVED).cells
+
+
+def _load_tool(name: str):
+    spec = importlib.util.spec_from_file_location(f"tools_{name}", ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# -------------------------------------------------------------- a kernel: CI's check edition, the grader
+def test_check_edition_fails_when_a_solution_does_not_pass(tmp_path):
+    nb = check_edition(_tiny_notebook("my_post_mean, my_post_std = 0.0, 1.0  # wrong on purpose"))
+    with pytest.raises(CellExecutionError, match="=solution"):
+        NotebookClient(nb, timeout=120, kernel_name="python3",
+                       resources={"metadata": {"path": str(tmp_path)}}).execute()
+    ran = [c.id for c in nb.cells if c.get("execution_count")]
+    assert ran[-1] == "check1-recheck0" and "check1" in ran  # the stub run passed, the solution's check failed
+
+
+def test_grader_writes_one_row_per_exercise(tmp_path):
+    grade = _load_tool("grade")
+    nb = _nb("01_elbo.ipynb")
+    keep = []
+    for cell in nb.cells:  # a fast submission: notebook 01's exercise cells, exercise 4 deleted
+        tags, ex = cell.metadata.get("tags", []), cell.metadata.get("exercise")
+        if (ex and ex != "01.gradient_ascent" and "solution" not in tags) or cell.id == "ex-xnew":
+            keep.append(cell)
+    keep.insert(0, nbformat.v4.new_code_cell("import math\nimport torch\nfrom vaelib.exercises import nb01\n"
+                                             "a, b, s = 1.5, 0.5, 0.8"))
+    answers = {"01.posterior": SOLVED,
+               "01.elbo_estimate": "def elbo_estimate(model, x, mu, logvar, eps):\n    return mu.undefined_attr",
+               "01.iwae": "def iwae_bound(log_w):\n    return torch.logsumexp(log_w, 0)"}
+    for cell in keep:
+        if "exercise" in cell.metadata.get("tags", []):
+            cell.source = answers[cell.metadata["exercise"]]
+    nb.cells = keep
+    sub = tmp_path / "alice_01_elbo.ipynb"
+    nbformat.write(nb, sub)
+    out = tmp_path / "grades.csv"
+    grade.main([str(sub), "--out", str(out), "--smoke", "--timeout", "120"])
+    rows = {r["exercise"]: r for r in csv.DictReader(out.open())}
+    assert {ex: r["status"] for ex, r in rows.items()} == {
+        "01.posterior": PASSED, "01.elbo_estimate": WRONG, "01.iwae": WRONG, "01.gradient_ascent": "not run"}
+    assert "raised AttributeError" in rows["01.elbo_estimate"]["message"]
+    assert "−log k is missing" in rows["01.iwae"]["message"]
+    assert all(r["file"] == sub.name for r in rows.values())
+    keep_me = tmp_path / "notes.csv"
+    keep_me.write_text("my own notes\n")
+    with pytest.raises(SystemExit, match="never overwritten"):
+        grade.main([str(sub), "--out", str(keep_me)])
+    assert keep_me.read_text() == "my own notes\n"

@@ -1,0 +1,177 @@
+"""Notebook 04's exercise checks: the stub is "not attempted", the reference solution passes, each usual mistake
+gets its hint, and learner code that raises is reported, never raised. The solutions here are written
+independently of the checks (elementwise formulas, scipy's logsumexp on NumPy arrays) and are the trusted
+references; the IWAE check's exact log p(x) is tested against brute-force importance sampling."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from scipy.special import logsumexp
+
+from vaelib.exercises import core, nb04
+from vaelib.exercises.core import NOT_ATTEMPTED, PASSED, WRONG
+
+
+@pytest.fixture(autouse=True)
+def _no_ci_env(monkeypatch):
+    monkeypatch.delenv(core.EXPECT_ENV, raising=False)
+    monkeypatch.delenv(core.REPORT_ENV, raising=False)
+
+
+# ------------------------------------------------------------------------------- reference solutions
+def log_lik_ref(x_logits, x):
+    """x log sigma(l) + (1 - x) log(1 - sigma(l)) = x l - log(1 + e^l), elementwise and stable (log1p of e^-|l|)."""
+    l = x_logits
+    softplus = l.clamp_min(0) + torch.log1p(torch.exp(-l.abs()))
+    return (x * l - softplus).sum(-1)
+
+
+def elbo_ref(model, x, eps):
+    mu, logvar = model.encode(x).params()
+    z = mu + torch.exp(logvar / 2) * eps
+    kl = 0.5 * (mu**2 + logvar.exp() - logvar - 1).sum(-1)
+    return log_lik_ref(model.decode(z), x) - kl
+
+
+def log_weights(model, x, eps, sigma=lambda lv: torch.exp(lv / 2), q_sigma=None, prior=True, posterior=True, at_mu=False):
+    """The per-sample log-weights (k, B), with switches that reproduce each usual mistake."""
+    mu, logvar = model.encode(x).params()
+    z = mu.expand_as(eps) if at_mu else mu + sigma(logvar) * eps
+    s = (q_sigma or (lambda lv: torch.exp(lv / 2)))(logvar)
+    log_w = log_lik_ref(model.decode(z), x)
+    if prior:
+        log_w = log_w - 0.5 * (z**2 + math.log(2 * math.pi)).sum(-1)
+    if posterior:
+        log_w = log_w + 0.5 * (((z - mu) / s) ** 2 + 2 * torch.log(s) + math.log(2 * math.pi)).sum(-1)
+    return log_w
+
+
+def iwae_ref(model, x, eps):
+    """scipy's logsumexp of NumPy log-weights, minus log k."""
+    log_w = log_weights(model, x, eps).detach().numpy()
+    return torch.from_numpy(logsumexp(log_w, axis=0) - math.log(log_w.shape[0]))
+
+
+# ------------------------------------------------------------------------------------ 04.log_likelihood
+def test_log_likelihood_stub_solution_and_errors():
+    assert nb04.check_log_likelihood(lambda l, x: None).status == NOT_ATTEMPTED
+    assert nb04.check_log_likelihood(None).status == NOT_ATTEMPTED
+    assert nb04.check_log_likelihood(log_lik_ref).status == PASSED
+    assert nb04.check_log_likelihood(lambda l, x: 1 / 0).status == WRONG
+
+
+@pytest.mark.parametrize("fn,phrase", [
+    (lambda l, x: log_lik_ref(l, x) / 784, "averaged over the 784 pixels"),
+    (lambda l, x: -log_lik_ref(l, x), "binary cross-entropy"),
+    (lambda l, x: -log_lik_ref(l, x) / 784, "mean binary cross-entropy per pixel"),
+    (lambda l, x: -F.binary_cross_entropy(torch.sigmoid(l), x, reduction="none").sum(-1), "clamps log 0"),
+    (lambda l, x: -F.binary_cross_entropy_with_logits(torch.sigmoid(l), x, reduction="none").sum(-1), "sigmoid before"),
+    (lambda l, x: -F.binary_cross_entropy_with_logits(x, l, reduction="none").sum(-1), "swapped"),
+    (lambda l, x: (x * torch.log(torch.sigmoid(l)) + (1 - x) * torch.log(1 - torch.sigmoid(l))).sum(-1), "log 0"),
+    (lambda l, x: log_lik_ref(l, x).sum(), "one number for the whole batch"),
+    (lambda l, x: log_lik_ref(l.T, x.T), "reduced over the images"),
+])
+def test_log_likelihood_mistakes_get_their_hints(fn, phrase):
+    fb = nb04.check_log_likelihood(fn)
+    assert fb.status == WRONG and phrase in fb.message, fb
+
+
+def test_log_likelihood_reference_is_torch_distributions():
+    l, x = torch.tensor([[40.0, -40.0, 0.3]], dtype=torch.float64), torch.tensor([[0.0, 1.0, 1.0]], dtype=torch.float64)
+    expected = torch.distributions.Bernoulli(logits=l).log_prob(x).sum(-1)
+    assert torch.allclose(log_lik_ref(l, x), expected, rtol=1e-12)
+    assert abs(expected.item() - (-80.0 + math.log(torch.sigmoid(torch.tensor(0.3)).item()))) < 1e-6  # 40 nats twice
+
+
+# ------------------------------------------------------------------------------------ 04.elbo_sampled
+def test_elbo_sampled_stub_solution_and_errors():
+    assert nb04.check_elbo_sampled(lambda m, x, e: None).status == NOT_ATTEMPTED
+    assert nb04.check_elbo_sampled(elbo_ref).status == PASSED
+    assert nb04.check_elbo_sampled(lambda m, x, e: m.no_such_thing).status == WRONG
+
+
+def _elbo_variant(z_at_mu=False, sigma_exp=False, kl_log_sigma=False, kl_mean=False, recon_mean=False, kl_sign=1.0,
+                  kl_scale=1.0):
+    def fn(model, x, eps):
+        mu, logvar = model.encode(x).params()
+        sigma = logvar.exp() if sigma_exp else torch.exp(logvar / 2)
+        z = mu if z_at_mu else mu + sigma * eps
+        lv = 2 * logvar if kl_log_sigma else logvar
+        per_dim = 0.5 * (mu**2 + lv.exp() - lv - 1)
+        kl = per_dim.mean(-1) if kl_mean else per_dim.sum(-1)
+        recon = log_lik_ref(model.decode(z), x) / (784 if recon_mean else 1)
+        return recon - kl_sign * kl_scale * kl
+    return fn
+
+
+@pytest.mark.parametrize("kwargs,phrase", [
+    ({"z_at_mu": True}, "z = μ 'ELBO'"),
+    ({"sigma_exp": True}, "σ = exp(logvar)"),
+    ({"sigma_exp": True, "kl_log_sigma": True}, "in z and in the KL"),
+    ({"kl_log_sigma": True}, "Your KL reads `logvar` as log σ"),
+    ({"kl_mean": True}, "averaged the KL"),
+    ({"recon_mean": True}, "averaged log p(x|z) over the 784 pixels"),
+    ({"kl_sign": -1.0}, "wrong sign"),
+    ({"kl_scale": 0.0}, "KL term is missing"),
+    ({"kl_scale": 2.0}, "factor ½"),
+])
+def test_elbo_sampled_mistakes_get_their_hints(kwargs, phrase):
+    fb = nb04.check_elbo_sampled(_elbo_variant(**kwargs))
+    assert fb.status == WRONG and phrase in fb.message, (kwargs, fb)
+
+
+def test_elbo_sampled_own_noise_and_batch_mean_are_named():
+    fb = nb04.check_elbo_sampled(lambda m, x, e: elbo_ref(m, x, torch.randn_like(e)))
+    assert fb.status == WRONG and "different result each time" in fb.message
+    fb = nb04.check_elbo_sampled(lambda m, x, e: elbo_ref(m, x, e).mean())
+    assert fb.status == WRONG and "one number for the batch" in fb.message
+
+
+# ----------------------------------------------------------------------------------------- 04.iwae
+def test_iwae_stub_solution_and_errors():
+    assert nb04.check_iwae(lambda m, x, e: None).status == NOT_ATTEMPTED
+    fb = nb04.check_iwae(iwae_ref)
+    assert fb.status == PASSED and "k = 100 closes" in fb.message, fb
+    assert nb04.check_iwae(lambda m, x, e: [][0]).status == WRONG
+
+
+def _lse(log_w):
+    return torch.logsumexp(log_w, dim=0)
+
+
+@pytest.mark.parametrize("fn,phrase", [
+    (lambda m, x, e: _lse(log_weights(m, x, e)), "−log k is missing"),
+    (lambda m, x, e: _lse(log_weights(m, x, e)) + math.log(len(e)), "sign of log k"),
+    (lambda m, x, e: log_weights(m, x, e).mean(0), "average log-weight"),
+    (lambda m, x, e: log_weights(m, x, e).max(0).values - math.log(len(e)), "largest log-weight"),
+    (lambda m, x, e: _lse(log_weights(m, x, e, sigma=torch.exp)) - math.log(len(e)), "σ = exp(logvar) in z"),
+    (lambda m, x, e: _lse(log_weights(m, x, e, sigma=torch.exp, q_sigma=torch.exp)) - math.log(len(e)),
+     "in z and in log q"),
+    (lambda m, x, e: _lse(log_weights(m, x, e, q_sigma=torch.exp)) - math.log(len(e)), "Your log q(z|x) reads"),
+    (lambda m, x, e: _lse(log_weights(m, x, e, posterior=False)) - math.log(len(e)), "log q(z|x) is missing"),
+    (lambda m, x, e: _lse(log_weights(m, x, e, prior=False)) - math.log(len(e)), "log p(z) (the prior"),
+    (lambda m, x, e: _lse(log_weights(m, x, e, at_mu=True)) - math.log(len(e)), "Every sample sits at z = μ"),
+    (lambda m, x, e: torch.log(log_weights(m, x, e).exp().mean(0)), "exp(−1000) is 0"),
+    (lambda m, x, e: _lse(log_weights(m, x, e).T) - math.log(len(e)), "one value per sample"),
+    (lambda m, x, e: iwae_ref(m, x, torch.randn_like(e)), "different result each time"),
+])
+def test_iwae_mistakes_get_their_hints(fn, phrase):
+    fb = nb04.check_iwae(fn)
+    assert fb.status == WRONG and phrase in fb.message, fb
+
+
+def test_exact_model_log_px_is_the_brute_force_importance_sampling_estimate():
+    """The quadrature log p(x) of the check's 1-D model against plain Monte Carlo over the prior (200,000 draws)."""
+    vae = nb04._tiny_vae(seed=47, latent_dim=1)
+    x = nb04._images(vae, 3, seed=48)
+    exact = nb04._ExactModel(vae, x).log_px  # (3,)
+    z = torch.randn(200_000, 1, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    with torch.no_grad():
+        logits = vae.decode(z)  # (M, 784)
+        log_lik = (logits @ x.T - F.softplus(logits).sum(-1, keepdim=True)).numpy()  # (M, 3)
+    mc = logsumexp(log_lik, axis=0) - math.log(len(z))  # log of the prior average of p(x|z)
+    assert np.allclose(exact.numpy(), mc, atol=0.02), (exact, mc)

@@ -1,0 +1,108 @@
+"""Notebook 08's exercise checks: the stub is "not attempted", a reference solution passes, each usual mistake gets
+its hint, and learner code that raises is reported, never raised. The reference solutions are independent of the
+checks: scipy's sqrtm and multivariate normal, NumPy's covariance, scipy's Laplace quantile function."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.linalg import sqrtm
+from scipy.stats import laplace, multivariate_normal
+
+from vaelib.exercises import core, nb08
+from vaelib.exercises.core import NOT_ATTEMPTED, PASSED, WRONG
+
+
+@pytest.fixture(autouse=True)
+def _no_ci_env(monkeypatch):
+    monkeypatch.delenv(core.EXPECT_ENV, raising=False)
+    monkeypatch.delenv(core.REPORT_ENV, raising=False)
+
+
+def frechet_scipy(ma, A, mb, B):
+    ma, A, mb, B = (t.numpy() for t in (ma, A, mb, B))
+    return float(((ma - mb) ** 2).sum() + np.trace(A + B - 2 * sqrtm(A @ B).real))
+
+
+def test_frechet_stub_solution_and_hints():
+    assert nb08.check_frechet(lambda *a: None).status == NOT_ATTEMPTED
+    assert nb08.check_frechet(frechet_scipy).status == PASSED
+    commuting = lambda ma, A, mb, B: float(((ma - mb) ** 2).sum() + np.trace(A.numpy() + B.numpy() - 2 * sqrtm(A.numpy()).real  # noqa: E731
+                                                                             @ sqrtm(B.numpy()).real))
+    cases = {
+        "factor 2": lambda ma, A, mb, B: frechet_scipy(ma, A, mb, B) + float(np.trace(sqrtm(A.numpy() @ B.numpy()).real)),
+        "commute": commuting,
+        "squared distance": lambda ma, A, mb, B: frechet_scipy(ma, A, mb, B) - ((ma - mb) ** 2).sum().item()
+        + (ma - mb).norm().item(),
+        "no square root outside": lambda *a: math.sqrt(frechet_scipy(*a)),
+        "covariance term": lambda ma, A, mb, B: ((ma - mb) ** 2).sum().item(),
+        "mean term": lambda ma, A, mb, B: frechet_scipy(ma, A, mb, B) - ((ma - mb) ** 2).sum().item(),
+    }
+    for phrase, fn in cases.items():
+        fb = nb08.check_frechet(fn)
+        assert fb.status == WRONG and phrase in fb.message, (phrase, fb)
+    assert nb08.check_frechet(lambda *a: a[0].nonexistent).status == WRONG
+
+
+def heldout_scipy(train, test):
+    t = train.numpy()
+    return float(multivariate_normal(t.mean(0), np.cov(t, rowvar=False, bias=True)).logpdf(test.numpy()).mean())
+
+
+def test_gaussian_fit_stub_solution_and_hints():
+    assert nb08.check_gaussian_fit(lambda tr, te: None).status == NOT_ATTEMPTED
+    assert nb08.check_gaussian_fit(heldout_scipy).status == PASSED
+    unbiased = lambda tr, te: float(multivariate_normal(tr.numpy().mean(0), np.cov(tr.numpy(), rowvar=False))  # noqa: E731
+                                    .logpdf(te.numpy()).mean())
+    diagonal = lambda tr, te: float(multivariate_normal(tr.numpy().mean(0), np.diag(tr.numpy().var(0)))  # noqa: E731
+                                    .logpdf(te.numpy()).mean())
+    on_train = lambda tr, te: heldout_scipy(tr, tr)  # noqa: E731
+    total = lambda tr, te: heldout_scipy(tr, te) * len(te)  # noqa: E731
+    for phrase, fn in {"unbiased": unbiased, "diagonal": diagonal, "training codes": on_train, "not the sum": total}.items():
+        fb = nb08.check_gaussian_fit(fn)
+        assert fb.status == WRONG and phrase in fb.message, (phrase, fb)
+    no_logdet = lambda tr, te: heldout_scipy(tr, te) + 0.5 * np.linalg.slogdet(np.cov(tr.numpy(), rowvar=False, bias=True))[1]  # noqa: E731
+    assert "log det" in nb08.check_gaussian_fit(no_logdet).message
+    assert "2π" in nb08.check_gaussian_fit(lambda tr, te: heldout_scipy(tr, te) + 1.5 * math.log(2 * math.pi)).message
+
+
+def test_n_needed_stub_solution_and_hints():
+    def solution(D, delta):
+        return math.ceil((D + D * (D + 1) / 2) / (2 * delta))
+
+    assert nb08.check_n_needed(lambda D, d: None).status == NOT_ATTEMPTED
+    assert nb08.check_n_needed(solution).status == PASSED
+    cases = {
+        "free numbers, not D²": lambda D, d: math.ceil((D + D * D) / (2 * d)),
+        "diagonal": lambda D, d: math.ceil(2 * D / (2 * d)),
+        "mean are parameters": lambda D, d: math.ceil(D * (D + 1) / 2 / (2 * d)),
+        "factor 2": lambda D, d: math.ceil((D + D * (D + 1) / 2) / d),
+        "Round up": lambda D, d: math.floor((D + D * (D + 1) / 2) / (2 * d) - 1e-9),
+    }
+    for phrase, fn in cases.items():
+        fb = nb08.check_n_needed(fn)
+        assert fb.status == WRONG and phrase in fb.message, (phrase, fb)
+    assert "whole number" in nb08.check_n_needed(lambda D, d: (D + D * (D + 1) / 2) / (2 * d) + 0.3).message
+
+
+def laplace_scipy(mu, logvar, u):
+    b = np.exp(logvar.numpy() / 2) / math.sqrt(2)
+    return torch.from_numpy(laplace.ppf(u.numpy() + 0.5, loc=mu.numpy(), scale=b))
+
+
+def test_laplace_rsample_stub_solution_and_hints():
+    assert nb08.check_laplace_rsample(lambda *a: None).status == NOT_ATTEMPTED
+    assert nb08.check_laplace_rsample(laplace_scipy).status == PASSED
+    noise = lambda u: -u.sign() * torch.log1p(-2 * u.abs())  # noqa: E731
+    cases = {
+        "not σ": lambda mu, lv, u: mu + (lv / 2).exp() * noise(u),
+        "variance σ²": lambda mu, lv, u: mu + lv.exp() / math.sqrt(2) * noise(u),
+        "sign is flipped": lambda mu, lv, u: mu - (lv / 2).exp() / math.sqrt(2) * noise(u),
+        "log(1 − 2|u|)": lambda mu, lv, u: mu - (lv / 2).exp() / math.sqrt(2) * u.sign() * torch.log1p(-u.abs()),
+    }
+    for phrase, fn in cases.items():
+        fb = nb08.check_laplace_rsample(fn)
+        assert fb.status == WRONG and phrase in fb.message, (phrase, fb)
+    assert "shape" in nb08.check_laplace_rsample(lambda mu, lv, u: mu.sum()).message

@@ -1,0 +1,576 @@
+"""Faults and bad inputs (issue 14, section 2): each gives ONE sentence that says what is wrong and what to do, and
+no file the user had is lost or overwritten. One test per fault; the comment above each names the fault."""
+from __future__ import annotations
+
+import errno
+import gzip
+import io
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import time
+import urllib.error
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+import vaelib.checkpoint as ckpt_mod
+import vaelib.data as data_mod
+import vaelib.pretrained as pretrained_mod
+import vaelib.train as train_mod
+from vaelib.checkpoint import CheckpointError, file_digest, load_checkpoint, save_checkpoint
+from vaelib.config import PRETRAINED_DIR, data_root
+from vaelib.data import MNIST_MD5, DataError, load_mnist
+from vaelib.evaluate import evaluate
+from vaelib.build import main as build_main
+from vaelib.losses import iwae_log_px, kl_std_normal, reparameterize
+from vaelib.models import ModelConfig, build_model
+from vaelib.pretrained import PretrainedError, load_or_train, load_pretrained
+from vaelib.train import TrainConfig, TrainingDiverged, model_from_checkpoint, train
+
+TINY = TrainConfig(model=ModelConfig(latent_dim=3, hidden=(16,)), epochs=2, batch_size=100, seed=3)
+
+
+def one_sentence(message: str) -> bool:
+    """One line, ending in a full stop, and no full stop followed by a new sentence."""
+    return "\n" not in message and message.rstrip().endswith(".") and not re.search(r"[.!?]\s+[A-Z]", message)
+
+
+def assert_one_sentence(err: BaseException | str) -> str:
+    message = str(err.value if hasattr(err, "value") else err)
+    assert one_sentence(message), f"not one sentence: {message!r}"
+    assert "delete" not in message.lower(), message  # never advise deleting a file
+    return message
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` and its bytes (to show that nothing was lost or overwritten)."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+# --- shipped files (items 1, 4, 6) ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def shipped(tmp_path, monkeypatch, synthetic_mnist):
+    """A stand-in pretrained/ folder with one tiny shipped model and its manifest; runs/ in tmp too."""
+    folder = tmp_path / "pretrained"
+    folder.mkdir()
+    monkeypatch.setattr(pretrained_mod, "PRETRAINED_DIR", folder)
+    monkeypatch.setattr(pretrained_mod, "MANIFEST", folder / "manifest.json")
+    monkeypatch.setenv("VAELIB_RUNS", str(tmp_path / "runs"))
+    result = train(TINY, synthetic_mnist, "cpu", progress=False)
+    file = save_checkpoint(folder / "tiny.pt", {"config": TINY.to_dict(), "epoch": TINY.epochs,
+                                                 "history": result.history, "model": result.model.state_dict()})
+    entry = {"name": "tiny", "kind": "vae", "file": "tiny.pt", "sha256": file_digest(file), "config": TINY.to_dict(),
+             "command": "python -m vaelib.build tiny"}
+    (folder / "manifest.json").write_text(json.dumps({"models": [entry]}))
+    return folder
+
+
+# fault 1: load_or_train skipped the sha256 check, so a changed shipped file loaded silently with other weights
+def test_load_or_train_refuses_a_changed_shipped_file_and_trains_nothing(shipped, synthetic_mnist, tmp_path):
+    assert load_or_train(TINY, synthetic_mnist, "cpu", progress=False).source == "loaded"  # intact: loaded
+    data = bytearray((shipped / "tiny.pt").read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte inside the weights
+    (shipped / "tiny.pt").write_bytes(bytes(data))
+    before = snapshot(shipped)
+    for load in (lambda: load_or_train(TINY, synthetic_mnist, "cpu", progress=False), lambda: load_pretrained("tiny")):
+        with pytest.raises(PretrainedError, match="does not match its sha256") as err:
+            load()
+        assert "git checkout" in assert_one_sentence(err) and "python -m vaelib.build tiny" in str(err.value)
+    assert snapshot(shipped) == before and not (tmp_path / "runs").exists()  # nothing trained, nothing rewritten
+
+
+# fault 4: a missing shipped file gave FileNotFoundError, and load_or_train trained ~100 epochs into pretrained/
+def test_missing_shipped_file_says_how_to_restore_it_and_load_or_train_does_not_train(shipped, synthetic_mnist, tmp_path):
+    (shipped / "tiny.pt").unlink()
+    for load in (lambda: load_or_train(TINY, synthetic_mnist, "cpu", progress=False), lambda: load_pretrained("tiny")):
+        with pytest.raises(PretrainedError, match="is missing") as err:
+            load()
+        assert "git checkout -- pretrained/" in assert_one_sentence(err)
+    assert sorted(p.name for p in shipped.iterdir()) == ["manifest.json"] and not (tmp_path / "runs").exists()
+
+
+# fault 4 (the other half): an ordinary run must never write a shipped file
+def test_training_into_pretrained_is_refused_by_train_and_by_the_cli(synthetic_mnist, monkeypatch, capsys):
+    target = PRETRAINED_DIR / "mlp-d2.pt"
+    before = target.read_bytes()
+    with pytest.raises(ValueError, match="inside pretrained/") as err:
+        train(TINY, synthetic_mnist, "cpu", checkpoint=PRETRAINED_DIR / "mlp-d2.pt", progress=False)
+    assert_one_sentence(err)
+    monkeypatch.setattr(train_mod, "load_mnist", lambda root=None: synthetic_mnist)
+    with pytest.raises(SystemExit) as stop:
+        train_mod.main(["--latent-dim", "2", "--hidden", "8", "--epochs", "1", "--device", "cpu",
+                        "--out", str(PRETRAINED_DIR / "mlp-d2.pt")])
+    assert stop.value.code != 0 and "inside pretrained/" in capsys.readouterr().err
+    assert target.read_bytes() == before  # not rewritten, and no lock or temporary file made beside it
+    assert not [p for p in PRETRAINED_DIR.iterdir() if p.name.startswith("mlp-d2.pt.")]
+
+
+# fault 6: a missing manifest was not noticed (load_or_train trained quietly; load_pretrained said "available: []")
+def test_missing_manifest_is_one_clear_error_not_a_training_run(shipped, synthetic_mnist, tmp_path):
+    (shipped / "manifest.json").unlink()
+    for load in (lambda: load_or_train(TINY, synthetic_mnist, "cpu", progress=False), lambda: load_pretrained("tiny")):
+        with pytest.raises(PretrainedError, match="manifest.json is missing") as err:
+            load()
+        assert "git checkout" in assert_one_sentence(err)
+    assert not (tmp_path / "runs").exists()
+
+
+# fault 6: bad JSON in the manifest gave a raw JSONDecodeError
+@pytest.mark.parametrize("text", ['{"models": [', '{"about": "no models key"}', "[]"], ids=["cut", "no-key", "list"])
+def test_unreadable_manifest_is_one_clear_error(shipped, text):
+    (shipped / "manifest.json").write_text(text)
+    with pytest.raises(PretrainedError, match="is not a valid manifest") as err:
+        load_pretrained("tiny")
+    assert_one_sentence(err)
+    assert (shipped / "manifest.json").read_text() == text  # left as it was, for the user to restore
+
+
+# fault 6: vaelib installed away from its repository (plain `pip install .`) has no pretrained/ beside it
+def test_vaelib_outside_its_repository_says_to_use_a_clone(tmp_path, monkeypatch):
+    monkeypatch.setattr(pretrained_mod, "MANIFEST", tmp_path / "site-packages" / "pretrained" / "manifest.json")
+    with pytest.raises(PretrainedError, match="use vaelib from a clone of the repository") as err:
+        load_pretrained("mlp-d2")
+    assert_one_sentence(err)
+
+
+# --- the trainer (items 2, 3) --------------------------------------------------------------------------------------
+
+# fault 2: a diverging run was saved as finished (NaN weights over a good checkpoint, exit status 0)
+def test_diverging_run_stops_before_saving_and_keeps_the_last_good_checkpoint(synthetic_mnist, tmp_path, monkeypatch):
+    path = tmp_path / "run.pt"
+    real_epoch, calls = train_mod._train_epoch, []
+
+    def nan_in_epoch_two(*args, **kwargs):
+        calls.append(1)
+        out = real_epoch(*args, **kwargs)
+        if len(calls) == 2:
+            with torch.no_grad():  # what a blown-up step leaves behind: NaN weights and a NaN loss
+                for p in args[0].parameters():
+                    p.fill_(math.nan)
+            return (math.nan, *out[1:])
+        return out
+
+    monkeypatch.setattr(train_mod, "_train_epoch", nan_in_epoch_two)
+    with pytest.raises(TrainingDiverged, match="epoch 2") as err:
+        train(TINY, synthetic_mnist, "cpu", checkpoint=path, progress=False)
+    message = assert_one_sentence(err)
+    assert "still holds epoch 1" in message and "lower learning rate" in message
+    state = load_checkpoint(path)
+    assert state["epoch"] == 1 and len(state["history"]["train_elbo"]) == 1
+    assert not ckpt_mod.nonfinite_tensors(state["model"])  # the good epoch-1 weights, not the NaN ones
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+# fault 2, for real and through the command line: a huge learning rate; exit non-zero with one sentence
+def test_huge_learning_rate_makes_the_cli_exit_non_zero_with_one_sentence(synthetic_mnist, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(train_mod, "load_mnist", lambda root=None: synthetic_mnist)
+    out = tmp_path / "lr.pt"
+    with pytest.raises(SystemExit) as stop:
+        train_mod.main(["--latent-dim", "3", "--hidden", "16", "--epochs", "2", "--lr", "1000", "--device", "cpu",
+                        "--out", str(out)])
+    assert stop.value.code != 0
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: Training diverged in epoch 1") and "now 1000" in err
+    assert_one_sentence(err.removeprefix("error: "))
+    assert not out.exists()  # nothing finished, so nothing was saved as if it were
+
+
+# fault 3: two runs writing one output path both reported success, and one run was lost
+def test_second_run_on_the_same_output_fails_at_once_and_the_first_file_is_intact(synthetic_mnist, tmp_path, monkeypatch):
+    path = tmp_path / "shared.pt"
+    other = replace(TINY, lr=3e-4, model=replace(TINY.model, latent_dim=5))
+    real_epoch, seen = train_mod._train_epoch, []
+
+    def second_run_meanwhile(*args, **kwargs):
+        if not seen:  # while run A trains its first epoch, run B asks for the same output path
+            t0 = time.perf_counter()
+            try:
+                train(other, synthetic_mnist, "cpu", checkpoint=path, progress=False)
+            except CheckpointError as err:
+                seen.append((str(err), time.perf_counter() - t0))
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(train_mod, "_train_epoch", second_run_meanwhile)
+    first = train(TINY, synthetic_mnist, "cpu", checkpoint=path, progress=False)
+    assert len(seen) == 1, "the second run was not refused"
+    message, seconds = seen[0]
+    assert "Another run is writing to" in message and "another output path" in assert_one_sentence(message)
+    assert seconds < 5  # at once, not after waiting for the first run
+    state = load_checkpoint(path)
+    assert state["config"] == TINY.to_dict() and state["epoch"] == TINY.epochs
+    assert all(torch.equal(a, b) for a, b in zip(state["model"].values(), first.model.state_dict().values()))
+
+
+# item 9: the trainer never said that it resumed, or that the run was already finished
+def test_train_says_when_it_resumes_and_when_the_run_is_already_finished(synthetic_mnist, tmp_path, monkeypatch, capsys):
+    path = tmp_path / "resume.pt"
+    real_epoch, calls = train_mod._train_epoch, []
+
+    def interrupted_in_epoch_two(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(train_mod, "_train_epoch", interrupted_in_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        train(TINY, synthetic_mnist, "cpu", checkpoint=path, progress=False)
+    monkeypatch.setattr(train_mod, "_train_epoch", real_epoch)
+    capsys.readouterr()
+    assert train(TINY, synthetic_mnist, "cpu", checkpoint=path).source == "resumed"
+    assert "resuming resume.pt at epoch 2 of 2" in capsys.readouterr().out
+    assert train(TINY, synthetic_mnist, "cpu", checkpoint=path).source == "loaded"
+    assert "already holds all 2 epochs" in capsys.readouterr().out
+
+
+# item 9: a Control-C in the command line printed a traceback instead of how to resume
+def test_cli_interrupted_says_how_to_resume(synthetic_mnist, monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(train_mod, "load_mnist", lambda root=None: synthetic_mnist)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_mod, "train", interrupted)
+    with pytest.raises(SystemExit) as stop:
+        train_mod.main(["--epochs", "1", "--out", str(tmp_path / "x.pt")])
+    assert stop.value.code == 130 and "rerun the same command to resume" in capsys.readouterr().err
+
+
+# --- checkpoints (items 5, 7, 8) -----------------------------------------------------------------------------------
+
+def _save_and_get_killed(path: Path) -> int:
+    """Fork; the child starts a save and is killed by SIGKILL half-way (no cleanup code can run); return its status."""
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        try:
+            def dying_save(obj, f, *args, **kwargs):
+                f.write(b"x" * 100_000)  # half a checkpoint on disk, then the kill
+                f.flush()
+                os.kill(os.getpid(), signal.SIGKILL)
+
+            torch.save = dying_save
+            save_checkpoint(path, {"epoch": 99})
+        finally:
+            os._exit(1)
+    return os.waitpid(pid, 0)[1]
+
+
+# fault 5: killed saves left a new .tmp file each time (23 kills, 201 MB), and nothing cleaned them
+def test_killed_saves_leave_at_most_one_tmp_and_the_next_save_cleans_it(tmp_path):
+    path = tmp_path / "run.pt"
+    save_checkpoint(path, {"epoch": 1})
+    for _ in range(2):  # two real kills mid-save
+        status = _save_and_get_killed(path)
+        assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name != "run.pt"]
+    assert leftovers == ["run.pt.tmp"]  # one fixed name per target, overwritten by the next kill
+    assert load_checkpoint(path)["epoch"] == 1  # the previous checkpoint is intact
+    save_checkpoint(path, {"epoch": 2})
+    assert [p.name for p in tmp_path.iterdir()] == ["run.pt"] and load_checkpoint(path)["epoch"] == 2
+
+
+# fault 5 (Control-C): an interrupt mid-save leaves no temporary file and the old checkpoint
+def test_interrupted_save_leaves_no_tmp_and_the_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "run.pt"
+    save_checkpoint(path, {"epoch": 1})
+
+    def interrupted_save(obj, f, *args, **kwargs):
+        f.write(b"half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", interrupted_save)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(path, {"epoch": 2})
+    monkeypatch.undo()
+    assert [p.name for p in tmp_path.iterdir()] == ["run.pt"] and load_checkpoint(path)["epoch"] == 1
+
+
+class _FullDisk(io.FileIO):
+    """A file on a disk with ``room`` bytes left: writes past it fail with ENOSPC, as the kernel's would."""
+
+    room = 50_000
+
+    def write(self, b):  # type: ignore[override]
+        if self.tell() + len(b) > self.room:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return super().write(b)
+
+
+# fault 7: a full disk gave PyTorch's raw "unexpected pos ..." error, which never says that the disk is full
+def test_full_disk_during_torch_save_names_the_disk_and_its_free_space(tmp_path, monkeypatch):
+    path = tmp_path / "run.pt"
+    save_checkpoint(path, {"epoch": 1})
+    before = path.read_bytes()
+    monkeypatch.setattr(ckpt_mod, "open", lambda p, mode="r": _FullDisk(p, mode.replace("b", "")), raising=False)
+    with pytest.raises(CheckpointError, match=r"the disk that holds .* is full \(\d+ MB free there\)") as err:
+        save_checkpoint(path, {"epoch": 2, "model": {"w": torch.zeros(100_000)}})  # 400 KB: does not fit
+    assert str(tmp_path) in assert_one_sentence(err) and "another disk" in str(err.value)
+    assert path.read_bytes() == before and not list(tmp_path.glob("*.tmp"))
+
+
+# fault 7: ENOSPC can also come from the final flush to disk (fsync)
+def test_full_disk_at_fsync_is_the_same_clear_error(tmp_path, monkeypatch):
+    path = tmp_path / "run.pt"
+    save_checkpoint(path, {"epoch": 1})
+
+    def no_space(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(ckpt_mod.os, "fsync", no_space)
+    with pytest.raises(CheckpointError, match="is full") as err:
+        save_checkpoint(path, {"epoch": 2})
+    monkeypatch.undo()
+    assert_one_sentence(err)
+    assert load_checkpoint(path)["epoch"] == 1 and not list(tmp_path.glob("*.tmp"))
+
+
+# item 8: a folder that cannot be written gave a raw OSError
+def test_unwritable_output_folder_is_one_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where a folder should be")
+    with pytest.raises(CheckpointError, match="Could not write") as err:
+        save_checkpoint(blocker / "sub" / "run.pt", {"epoch": 1})
+    assert_one_sentence(err)
+    assert blocker.read_text() == "a file where a folder should be"
+
+
+def _saved_model(path: Path, cfg: TrainConfig, edit) -> Path:
+    model = build_model(cfg.model)
+    state = model.state_dict()
+    edit(state)
+    return save_checkpoint(path, {"config": cfg.to_dict(), "epoch": 1, "history": {}, "model": state})
+
+
+# item 8: a checkpoint with a wrong tensor shape, a missing tensor, or NaN weights gave raw errors (or loaded)
+@pytest.mark.parametrize("fault,edit,expected", [
+    ("wrong shape", lambda s: s.update({"encoder.0.weight": torch.zeros(7, 784)}),
+     r"shape encoder\.0\.weight \(7, 784\)"),
+    ("missing key", lambda s: s.pop("decoder.0.bias"), "missing decoder.0.bias"),
+    ("extra key", lambda s: s.update({"extra.weight": torch.zeros(2)}), "unexpected extra.weight"),
+    ("NaN weights", lambda s: s["decoder.0.weight"].fill_(math.nan), "non-finite weights"),
+], ids=lambda v: v if isinstance(v, str) and " " in v else None)
+def test_damaged_or_mismatched_weights_are_one_clear_error(tmp_path, fault, edit, expected):
+    path = _saved_model(tmp_path / "bad.pt", TINY, edit)
+    with pytest.raises(CheckpointError, match=expected) as err:
+        model_from_checkpoint(path)
+    assert_one_sentence(err)
+
+
+# item 8: resuming from a checkpoint with NaN weights must not continue training from them
+def test_resuming_from_nan_weights_is_refused(tmp_path, synthetic_mnist):
+    path = _saved_model(tmp_path / "nan.pt", TINY, lambda s: s["encoder.0.bias"].fill_(math.nan))
+    with pytest.raises(CheckpointError, match="diverged run"):
+        train(TINY, synthetic_mnist, "cpu", checkpoint=path, progress=False)
+
+
+# --- data (item 8) -------------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def raw_files():
+    """The four canonical raw MNIST files (from $VAELIB_DATA); skipped where they are absent."""
+    try:
+        return data_mod.raw_folder(data_mod.verify_mnist())  # resolved root -> its MNIST/raw
+    except DataError as err:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"MNIST not available: {err}")
+
+
+def _no_download(monkeypatch):
+    calls = []
+
+    def offline(root):
+        calls.append(root)
+        raise urllib.error.URLError("offline")
+
+    monkeypatch.setattr(data_mod, "_download", offline)
+    return calls
+
+
+# item 8: a folder with only .gz files that fail torchvision's checksums gave a misleading "could not download"
+@pytest.mark.parametrize("damage", ["not gzip", "cut short"])
+def test_gz_files_that_fail_the_checksum_are_named_and_left_untouched(tmp_path, monkeypatch, damage):
+    folder = tmp_path / "MNIST" / "raw"
+    folder.mkdir(parents=True)
+    for name in MNIST_MD5:
+        good = gzip.compress(b"\x00" * 5000)
+        (folder / f"{name}.gz").write_bytes(b"<html>404</html>" if damage == "not gzip" else good[:40])
+    before = snapshot(tmp_path)
+    calls = _no_download(monkeypatch)
+    with pytest.raises(DataError, match=r"\.gz fails torchvision's checksum") as err:
+        load_mnist(tmp_path)
+    assert "replace the .gz" in assert_one_sentence(err)
+    assert snapshot(tmp_path) == before and calls == []  # nothing deleted, written or fetched over them
+
+
+# item 8: a mix of .gz and raw files said "MNIST not found" although every file was there
+def test_a_mix_of_gz_and_raw_files_loads_and_existing_files_are_kept(tmp_path, monkeypatch, raw_files):
+    folder = tmp_path / "MNIST" / "raw"
+    folder.mkdir(parents=True)
+    as_raw = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte"]
+    as_gz = ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+    for name in as_raw:
+        os.symlink(raw_files / name, folder / name)
+    for name in as_gz:
+        (folder / f"{name}.gz").write_bytes(gzip.compress((raw_files / name).read_bytes(), compresslevel=1))
+    gz_before = {name: (folder / f"{name}.gz").read_bytes() for name in as_gz}
+    calls = _no_download(monkeypatch)
+    data = load_mnist(tmp_path, limit=50)
+    assert calls == [] and torch.equal(data.test_x, load_mnist(limit=50).test_x)
+    assert all((folder / name).is_symlink() for name in as_raw)  # the user's raw files are as they were
+    assert {name: (folder / f"{name}.gz").read_bytes() for name in as_gz} == gz_before
+    assert all(file_digest(folder / name, "md5") == MNIST_MD5[name] for name in as_gz)  # decompressed and verified
+
+
+# item 8: VAELIB_DATA pointing at MNIST/raw itself was not understood
+def test_vaelib_data_may_name_the_mnist_raw_folder_itself(tmp_path, monkeypatch, raw_files):
+    folder = tmp_path / "MNIST" / "raw"
+    folder.mkdir(parents=True)
+    for name in MNIST_MD5:
+        os.symlink(raw_files / name, folder / name)
+    _no_download(monkeypatch)
+    for given in (folder, tmp_path / "MNIST"):
+        monkeypatch.setenv("VAELIB_DATA", str(given))
+        assert data_root() == tmp_path.resolve()
+        assert len(load_mnist(limit=5).train_x) == 5
+
+
+# item 8: the four files directly in the folder VAELIB_DATA names (not in MNIST/raw/): say exactly what to do
+def test_files_directly_in_the_data_folder_say_where_they_belong(tmp_path, monkeypatch, raw_files):
+    for name in MNIST_MD5:
+        os.symlink(raw_files / name, tmp_path / name)
+    before = snapshot(tmp_path)
+    calls = _no_download(monkeypatch)
+    monkeypatch.setenv("VAELIB_DATA", str(tmp_path))
+    with pytest.raises(DataError, match="directly in") as err:
+        load_mnist()
+    assert f"move them into {tmp_path / 'MNIST' / 'raw'}/" in assert_one_sentence(err)
+    assert calls == [] and snapshot(tmp_path) == before
+
+
+# item 8: a failed offline download left empty MNIST/raw folders behind
+def test_failed_download_leaves_no_empty_folders_and_keeps_what_was_there(tmp_path, monkeypatch):
+    def torchvision_offline(root):  # what torchvision does offline: makes MNIST/raw, then fails
+        os.makedirs(Path(root) / "MNIST" / "raw", exist_ok=True)
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
+
+    monkeypatch.setattr(data_mod, "_download", torchvision_offline)
+    with pytest.raises(DataError, match="could not be downloaded") as err:
+        load_mnist(tmp_path / "new")
+    assert "VAELIB_DATA" in assert_one_sentence(err)
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    with pytest.raises(DataError):
+        load_mnist(tmp_path / "mine")
+    assert snapshot(tmp_path / "mine") == {"notes.txt": b"keep me"}
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt"]
+
+
+# item 8: a partial data folder (two raw files) is completed by a download without touching the two it has
+def test_download_fills_in_only_the_missing_files(tmp_path, monkeypatch, raw_files):
+    folder = tmp_path / "MNIST" / "raw"
+    folder.mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        os.symlink(raw_files / name, folder / name)
+
+    def torchvision_online(root):
+        target = Path(root) / "MNIST" / "raw"
+        target.mkdir(parents=True)
+        for name in MNIST_MD5:
+            shutil.copy(raw_files / name, target / name)
+
+    monkeypatch.setattr(data_mod, "_download", torchvision_online)
+    assert len(load_mnist(tmp_path, limit=3).test_x) == 3
+    assert (folder / "train-images-idx3-ubyte").is_symlink() and (folder / "t10k-labels-idx1-ubyte").is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["MNIST"]  # the staging folder is gone
+
+
+# --- the command line (item 9) -------------------------------------------------------------------------------------
+
+# fault 9: the command line accepted nonsense values
+@pytest.mark.parametrize("argv", [["--limit", "-5"], ["--warmup-epochs", "-1"], ["--batch-size", "0"],
+                                  ["--latent-dim", "0"], ["--epochs", "0"], ["--lr", "0"], ["--hidden", "64", "0"],
+                                  ["--eval-k", "-1"]], ids=lambda a: " ".join(a))
+def test_cli_rejects_nonsense_values(argv, capsys):
+    with pytest.raises(SystemExit) as stop:
+        train_mod._parse(argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {argv[0]}" in err and ("must be > 0" in err or "must be >= 0" in err)
+
+
+# fault 9: values argparse cannot judge alone (the config's own checks) end in one sentence and a non-zero status
+@pytest.mark.parametrize("argv,expected", [(["--beta", "-1"], "beta must be >= 0"),
+                                           (["--device", "gpu0"], "Unknown device 'gpu0'")])
+def test_cli_config_errors_are_one_sentence_and_non_zero(argv, expected, synthetic_mnist, monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(train_mod, "load_mnist", lambda root=None: synthetic_mnist)
+    with pytest.raises(SystemExit) as stop:
+        train_mod.main([*argv, "--epochs", "1", "--out", str(tmp_path / "x.pt")])
+    err = capsys.readouterr().err.strip()
+    assert stop.value.code == 2 and expected in err and "Traceback" not in err
+    assert_one_sentence(err.removeprefix("error: "))
+
+
+# fault 9: --help showed no defaults and no example
+def test_cli_help_shows_defaults_and_an_example(capsys):
+    with pytest.raises(SystemExit) as stop:
+        train_mod._parse(["--help"])
+    out = capsys.readouterr().out
+    assert stop.value.code == 0 and out.startswith("usage: python -m vaelib.train")
+    assert "B, images per step (default: 128)" in out and "D, the latent dimension (default: 50)" in out
+    assert "\n  python -m vaelib.train --latent-dim 50 --hidden 512 512 --epochs 200" in out  # the example, on one line
+
+
+# the build command took --k and --n-test of 0 or below
+@pytest.mark.parametrize("argv", [["mlp-d2", "--k", "0"], ["mlp-d2", "--n-test", "-3"], ["no-such-model"]])
+def test_build_cli_rejects_nonsense_before_doing_anything(argv, capsys):
+    with pytest.raises(SystemExit) as stop:
+        build_main(argv)
+    assert stop.value.code == 2 and "error:" in capsys.readouterr().err
+
+
+# --- numerics outside the sliders' ranges (item 10) ----------------------------------------------------------------
+
+# fault 10: iwae_log_px on an empty batch raised ZeroDivisionError
+def test_iwae_on_an_empty_batch_is_empty():
+    model = build_model(ModelConfig(latent_dim=2, hidden=(8,)))
+    out = iwae_log_px(model, torch.zeros(0, 784), k=10)
+    assert out.shape == (0,)
+
+
+# fault 10: evaluate on an empty batch returned a dict without "elbo"
+def test_evaluate_on_no_images_is_one_clear_error():
+    model = build_model(ModelConfig(latent_dim=2, hidden=(8,)))
+    with pytest.raises(ValueError, match="evaluate got no images") as err:
+        evaluate(model, torch.zeros(0, 784, dtype=torch.uint8), k=5)
+    assert_one_sentence(err)
+
+
+# fault 10: the KL overflowed in float16 at D = 1000 (a sum of 1000 terms passes float16's 65,504)
+def test_kl_of_half_precision_inputs_is_computed_in_float32_without_overflow(g):
+    D = 1000
+    mu = (12 + torch.randn(4, D, generator=g)).half()  # each dimension contributes ~72 nats: ~72,000 in all
+    logvar = torch.randn(4, D, generator=g).half()
+    ref = torch.distributions.kl_divergence(
+        torch.distributions.Normal(mu.double(), (0.5 * logvar.double()).exp()), torch.distributions.Normal(0.0, 1.0)
+    ).sum(-1)
+    assert ref.min() > 65_504  # the true value does not fit in float16
+    got = kl_std_normal(mu, logvar)
+    assert got.dtype == torch.float32 and torch.isfinite(got).all()
+    assert torch.allclose(got.double(), ref, rtol=1e-6)
+
+
+# fault 10: a standard deviation of 0 (logvar = -inf) is the exact limit, not an error: KL = inf, z = mu
+def test_zero_standard_deviation_gives_the_exact_limits():
+    mu, logvar = torch.tensor([[0.5, -1.0]]), torch.tensor([[-math.inf, 0.0]])
+    assert kl_std_normal(mu, logvar).item() == math.inf  # -log sigma^2 -> +inf
+    z = reparameterize(mu, logvar, torch.Generator().manual_seed(0))
+    assert z[0, 0] == 0.5 and torch.isfinite(z).all()  # no noise where sigma = 0

@@ -1,0 +1,9 @@
+"""Graded exercises: each notebook's checks (``nb01`` ... ``nbNN``) on the core in ``core``.
+
+In a notebook: ``from vaelib.exercises import nb01`` in the setup cell, then ``nb01.check_posterior(...)``
+as the last line of the exercise's check cell; the returned ``Feedback`` displays itself. ``editions``
+turns the committed (learner's) notebook into the instructor's edition and the CI edition.
+"""
+from vaelib.exercises.core import NOT_ATTEMPTED, PASSED, REGISTRY, WRONG, Feedback
+
+__all__ = ["Feedback", "NOT_ATTEMPTED", "PASSED", "REGISTRY", "WRONG"]
