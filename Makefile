@@ -28,6 +28,7 @@ LAB_FLAGS := --ip=127.0.0.1 --notebook-dir=$(LAB_DIR) \
              --LabApp.check_for_updates_class=jupyterlab.handlers.announcements.NeverCheckForUpdate \
              --LabApp.expose_app_in_browser=True $(ROOT_FLAG)
 LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
+EDITIONS_DIR ?= _build/editions
 PYTEST_NB := --nbval-lax --nbval-current-env --nbval-cell-timeout=600
 
 .PHONY: setup lab test unit notebooks bench pretrained clean-outputs help html fresh-check
@@ -36,8 +37,8 @@ help:
 	@echo "make lab        set up .venv and open the series in JupyterLab (127.0.0.1, with a token)"
 	@echo "make test       set up .venv, run the unit tests and every notebook (smoke mode)"
 	@echo "make unit       unit tests only;  make notebooks  notebooks only (smoke mode)"
-	@echo "make bench      python benchmarks/train_speed.py --epochs 3"
-	@echo "make pretrained rebuild the shipped checkpoints (python -m vaelib.build)"
+	@echo "make bench      benchmarks/train_speed.py (s/epoch) and benchmarks/time_to_quality.py (time to a good VAE)"
+	@echo "make pretrained rebuild everything in pretrained/ (python -m vaelib.build; python -m vaelib.artefacts)"
 	@echo "make html       the course website in _build/html/ (notebooks executed; works offline)"
 	@echo "make fresh-check clone the committed repo into a temp folder and run make test + make lab there"
 
@@ -53,7 +54,7 @@ setup: $(STAMP)
 lab: setup $(LAB_OVERRIDES)
 	@echo "make lab: JupyterLab serves $(LAB_DIR)/ on 127.0.0.1 only; Control-C twice stops it."
 	@$(if $(ROOT_FLAG),echo "make lab: running as root: Jupyter gets --allow-root (it refuses root otherwise).")
-	@echo "make lab: open the URL below (it holds the token); it opens $(or $(LAB_FIRST),the notebook list) first."
+	@echo "make lab: open the URL below (it holds the token); it opens $(if $(LAB_FIRST),$(LAB_DIR)/$(LAB_FIRST): start there,the notebook list)."
 	@$(BIN)/jupyter lab $(LAB_FLAGS)
 
 # Lab's defaults for this venv: never ask about news (the toast), never check for updates.
@@ -62,20 +63,27 @@ $(LAB_OVERRIDES): $(STAMP) Makefile
 	@printf '%s\n' '{"@jupyterlab/apputils-extension:notification":' \
 	    '  {"fetchNews": "false", "checkForUpdates": false}}' > $@
 
+# Every notebook runs as its "check edition" (tools/editions.py): the committed notebook, whose exercise checks
+# must report "not attempted" (VAELIB_EXERCISES_EXPECT=stub), then each folded solution with its checks, which
+# must pass (=solution), in the same kernel: the exercises are tested both ways at the cost of one run.
 test: setup
-	VAELIB_SMOKE=1 $(BIN)/python -m pytest -p no:cacheprovider tests notebooks $(PYTEST_NB)
+	$(BIN)/python tools/editions.py --out $(EDITIONS_DIR) --only check
+	VAELIB_SMOKE=1 $(BIN)/python -m pytest -p no:cacheprovider tests $(EDITIONS_DIR)/check $(PYTEST_NB)
 
 unit: setup
 	$(BIN)/python -m pytest -p no:cacheprovider tests
 
 notebooks: setup
-	VAELIB_SMOKE=1 $(BIN)/python -m pytest -p no:cacheprovider notebooks $(PYTEST_NB)
+	$(BIN)/python tools/editions.py --out $(EDITIONS_DIR) --only check
+	VAELIB_SMOKE=1 $(BIN)/python -m pytest -p no:cacheprovider $(EDITIONS_DIR)/check $(PYTEST_NB)
 
 bench: setup
 	$(BIN)/python benchmarks/train_speed.py --epochs 3
+	$(BIN)/python benchmarks/time_to_quality.py
 
 pretrained: setup
 	$(BIN)/python -m vaelib.build
+	$(BIN)/python -m vaelib.artefacts
 
 clean-outputs: setup
 	$(BIN)/jupyter nbconvert --clear-output --inplace notebooks/*.ipynb
@@ -98,7 +106,6 @@ fresh-check:
 # editions in _build/editions/: learner (as committed), instructor (stubs solved), check (what CI runs:
 # every stub must not pass, then every solution must, in one kernel per notebook).
 .PHONY: editions exercises-check grade
-EDITIONS_DIR ?= _build/editions
 
 editions: setup
 	$(BIN)/python tools/editions.py --out $(EDITIONS_DIR)

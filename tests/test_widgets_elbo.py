@@ -3,15 +3,18 @@ from __future__ import annotations
 
 import math
 
-import matplotlib
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+from torch.distributions import Normal, kl_divergence
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from torch.distributions import Normal, kl_divergence  # noqa: E402
+from vaelib.widgets.elbo import DEFAULTS, Q_STD_MIN, ELBOView, elbo_readout, make_elbo_widget
 
-from vaelib.widgets.elbo import DEFAULTS, elbo_readout, make_elbo_widget  # noqa: E402
+# ipympl builds its toolbar widget with arguments traitlets warns about; not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore:Passing unrecognized arguments:DeprecationWarning")
+
 
 X, A, B, S = DEFAULTS["x"], DEFAULTS["a"], DEFAULTS["b"], DEFAULTS["s"]
 POST_MEAN = A * (X - B) / (A**2 + S**2)
@@ -44,6 +47,15 @@ def test_elbo_matches_the_textbook_decomposition():
     assert elbo_readout(q_mean, q_std).elbo == pytest.approx(expected_lik - kl_prior, abs=1e-12)
 
 
+@pytest.mark.parametrize("q_mean,q_std", [(0.0, 0.0), (0.0, -0.5), (0.0, float("nan")), (float("inf"), 1.0)])
+def test_a_non_positive_q_std_or_a_non_finite_value_is_refused_in_one_sentence(q_mean, q_std):
+    message = (r"^elbo_readout needs a finite mean q_mean and a finite standard deviation q_std > 0, got "
+               r"q_mean=.*, q_std=.*: pick them in the sliders' ranges \(q std 0\.25 to 2\.0\)\.$")
+    with pytest.raises(ValueError, match=message) as err:
+        elbo_readout(q_mean, q_std)
+    assert str(err.value).count(". ") == 0 and str(err.value).endswith(".")  # one sentence
+
+
 def test_callback_draws_prior_posterior_and_q():
     fig, ax = plt.subplots()
     r = elbo_readout(0.0, 1.0, ax=ax)
@@ -51,11 +63,30 @@ def test_callback_draws_prior_posterior_and_q():
     plt.close(fig)
 
 
-def test_widget_has_two_sliders():
-    import ipywidgets as widgets
+@pytest.mark.parametrize("q_mean,q_std", [(0.0, 1.0), (-2.5, 0.25), (1.3, 2.0)])
+def test_view_moves_q_to_the_exact_density_on_fixed_axes(q_mean, q_std):
+    fig, ax = plt.subplots()
+    view = ELBOView(ax)
+    limits = (ax.get_xlim(), ax.get_ylim())
+    r = view.update(q_mean, q_std)
+    z = torch.as_tensor(view.q_line.get_xdata(), dtype=torch.float64)
+    ref = Normal(f64(q_mean), f64(q_std)).log_prob(z).exp().numpy()
+    assert np.allclose(view.q_line.get_ydata(), ref, rtol=1e-12, atol=1e-300)
+    assert r == elbo_readout(q_mean, q_std)
+    assert f"{r.elbo:.3f}" in ax.get_title() and f"{r.gap:.3f}" in ax.get_title()
+    assert (ax.get_xlim(), ax.get_ylim()) == limits
+    assert ax.get_ylim()[1] > Normal(0.0, Q_STD_MIN).log_prob(torch.tensor(0.0)).exp().item()  # no q peak is cut
+    plt.close(fig)
 
-    box = make_elbo_widget()
-    sliders = [w for w in box.children[0].children if isinstance(w, widgets.FloatSlider)]
+
+def test_widget_sliders_drive_the_figure():
+    w = make_elbo_widget()
+    sliders = [c for c in w.controls if isinstance(c, widgets.FloatSlider)]
     assert [s.description for s in sliders] == ["q mean", "q std"]
-    sliders[0].value = 1.0  # triggers a redraw without error
-    plt.close("all")
+    assert sliders[1].min == Q_STD_MIN
+    sliders[0].value, sliders[1].value = 1.0, 0.5
+    w.canvas.draw()  # the frame the browser asks for brings the artists up to date
+    q_line = w.figure.axes[0].lines[2]
+    ref = Normal(f64(1.0), f64(0.5)).log_prob(torch.as_tensor(q_line.get_xdata())).exp().numpy()
+    assert np.allclose(q_line.get_ydata(), ref, rtol=1e-12, atol=1e-300)
+    assert f"{elbo_readout(1.0, 0.5).gap:.3f}" in w.figure.axes[0].get_title()

@@ -4,15 +4,18 @@ from __future__ import annotations
 import math
 
 import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+from torch.distributions import Normal, kl_divergence
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from torch.distributions import Normal, kl_divergence  # noqa: E402
+from vaelib.plots import set_theme
+from vaelib.widgets.kl import (KL_LEVELS, Y_MAX, KLView, kl_1d, kl_explorer, kl_surface, make_kl_widget, normal_pdf,
+                               plot_kl_surface)
 
-from vaelib.widgets.kl import kl_1d, kl_explorer, kl_surface, make_kl_widget, normal_pdf, plot_kl_surface  # noqa: E402
+# ipympl builds its toolbar widget with arguments traitlets warns about; not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore:Passing unrecognized arguments:DeprecationWarning")
 
 
 @pytest.mark.parametrize("mu, sigma", [(0.0, 1.0), (1.0, 0.5), (-2.3, 2.7), (0.4, 0.05)])
@@ -28,8 +31,12 @@ def test_kl_explorer_matches_torch_distributions(mu, sigma):
 def test_kl_is_zero_only_at_the_prior_and_rejects_bad_sigma():
     assert kl_1d(0.0, 1.0) == pytest.approx(0.0, abs=1e-15)
     assert kl_1d(0.1, 1.0) > 0 and kl_1d(0.0, 1.1) > 0
-    with pytest.raises(ValueError):
-        kl_1d(0.0, 0.0)
+    message = (r"^kl_1d needs a finite mean mu and a finite standard deviation sigma > 0, got mu=.*, sigma=.*: "
+               r"from a log-variance, pass sigma = exp\(logvar / 2\)\.$")
+    for mu, sigma in [(0.0, 0.0), (0.0, -1.0), (0.0, float("nan")), (0.0, float("inf")), (float("nan"), 1.0)]:
+        with pytest.raises(ValueError, match=message) as err:
+            kl_1d(mu, sigma)
+        assert ". " not in str(err.value)  # one sentence
 
 
 def test_kl_explorer_draws_both_densities():
@@ -57,10 +64,46 @@ def test_kl_surface_matches_torch_and_has_minimum_at_origin():
     plt.close(fig)
 
 
+@pytest.mark.parametrize("context", ["notebook", "talk"])
+def test_kl_surface_colorbar_is_labelled_at_every_level_evenly_spaced(context):
+    with matplotlib.rc_context():
+        set_theme(context)
+        fig = plot_kl_surface(n=21)
+        cbar = fig.axes[1]
+        fig.canvas.draw()
+        labels = [t.get_text() for t in cbar.get_yticklabels()]
+        assert labels == [f"{v:g}" for v in KL_LEVELS]  # every level, as short numbers
+        boxes = [t.get_window_extent() for t in cbar.get_yticklabels()]  # display pixels
+        gaps = np.diff([(b.y0 + b.y1) / 2 for b in boxes])
+        assert np.allclose(gaps, gaps[0], rtol=1e-3)  # evenly spaced along the bar
+        assert all(a.y1 <= b.y0 for a, b in zip(boxes, boxes[1:]))  # no two labels overlap
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("mu, sigma", [(1.0, 0.5), (-3.0, 3.0), (0.3, 0.05)])
+def test_view_moves_q_and_its_shading_on_fixed_axes(mu, sigma):
+    fig, ax = plt.subplots()
+    view = KLView(ax)
+    limits = (ax.get_xlim(), ax.get_ylim())
+    out = view.update(mu, sigma)
+    z = view.q_line.get_xdata()
+    f64 = torch.float64
+    ref = Normal(torch.tensor(mu, dtype=f64), torch.tensor(sigma, dtype=f64)).log_prob(torch.as_tensor(z)).exp().numpy()
+    assert np.allclose(view.q_line.get_ydata(), ref, rtol=1e-12, atol=1e-300)
+    xy = view.q_fill.get_xy()  # the shading: the same curve, closed along y = 0
+    assert np.allclose(xy[1:-2, 1], ref) and xy[0, 1] == 0 and xy[-2, 1] == 0
+    assert f"{out['kl']:.3f}" in ax.get_title()
+    assert (ax.get_xlim(), ax.get_ylim()) == limits == ((-5.0, 5.0), (0.0, Y_MAX))
+    plt.close(fig)
+
+
 def test_make_kl_widget_builds_and_redraws():
-    pytest.importorskip("ipywidgets")
-    box = make_kl_widget(mu=0.5, sigma=1.5)
-    sliders = box.children[0].children
-    assert [s.value for s in sliders] == [0.5, 1.5]
-    sliders[0].value = -1.0  # triggers the redraw callback without a browser
+    w = make_kl_widget(mu=0.5, sigma=1.5)
+    mu_s, sigma_s = w.controls
+    assert (mu_s.value, sigma_s.value) == (0.5, 1.5)
+    mu_s.value = -1.0
+    w.canvas.draw()
+    kl = kl_divergence(Normal(torch.tensor(-1.0, dtype=torch.float64), torch.tensor(1.5, dtype=torch.float64)),
+                       Normal(0.0, 1.0)).item()
+    assert f"{kl:.3f}" in w.figure.axes[0].get_title()
     plt.close("all")

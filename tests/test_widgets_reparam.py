@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+from vaelib.plots import figsize, set_theme
+from vaelib.widgets.reparam import EDGES, X_LIM, ReparamView, binned_density, make_reparam_widget, reparam_panel
 
-from vaelib.widgets.reparam import make_reparam_widget, reparam_panel  # noqa: E402
+# ipympl builds its toolbar widget with arguments traitlets warns about; not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore:Passing unrecognized arguments:DeprecationWarning")
 
 
 @pytest.mark.parametrize("wrt", ["mu", "sigma"])
@@ -28,17 +30,64 @@ def test_panel_is_reproducible_and_std_shrinks_with_n():
     assert big["pathwise_std"] < a["pathwise_std"] and big["score_std"] < a["score_std"]
 
 
-def test_panel_draws_two_histograms_and_the_exact_line():
+def test_binned_density_counts_every_estimate_in_the_total():
+    g = np.array([-20.0, -0.1, 0.1, 0.2, 30.0])  # two of five outside the axis
+    dens = binned_density(g)
+    assert np.sum(dens * np.diff(EDGES)) == pytest.approx(3 / 5)
+    assert dens[np.searchsorted(EDGES, 0.1) - 1] == pytest.approx(2 / 5 / 0.25)  # 0.1 and 0.2 share a bin
+
+
+def test_panel_draws_both_histograms_and_the_exact_line_on_fixed_axes():
     fig, ax = plt.subplots()
     out = reparam_panel(0.5, 1.0, 3, ax=ax)
-    assert len(ax.containers) == 2
+    limits = (ax.get_xlim(), ax.get_ylim())
+    stairs = [p for p in ax.patches if hasattr(p, "get_data")]
+    assert len(stairs) == 2
+    for name, st in zip(("score", "pathwise"), stairs):
+        assert np.array_equal(st.get_data().values, binned_density(out[name]))
+        assert np.array_equal(st.get_data().edges, EDGES)
     assert ax.lines[0].get_xdata()[0] == pytest.approx(out["exact"])
+    assert ax.get_title() == "n = 3 per batch" and ax.get_legend() is None  # a short title; the legend is the caller's
+    view = ReparamView(ax)
+    view.show(reparam_panel(-3.0, 3.0, 100, "sigma", batches=50))
+    assert (ax.get_xlim(), ax.get_ylim()) == limits == (X_LIM, (0.0, 1.0))
     plt.close(fig)
 
 
-def test_panel_rejects_bad_input_and_widget_builds():
-    with pytest.raises(ValueError):
-        reparam_panel(0.0, 0.0, 3)
+@pytest.mark.parametrize("context", ["notebook", "talk"])
+def test_panels_side_by_side_have_no_legends_and_titles_that_fit(context):
+    with matplotlib.rc_context():  # as notebook 03 draws them: two panels of figsize(2, ...), tight_layout
+        set_theme(context)
+        fig, axes = plt.subplots(1, 2, figsize=figsize(2, panel=(3.6, 3.4)))
+        for ax, n in zip(axes, (1, 100)):
+            reparam_panel(-3.0, 3.0, n, batches=50, ax=ax)  # the widest numbers
+        fig.tight_layout()
+        fig.canvas.draw()
+    assert not any(ax.get_legend() for ax in axes) and not fig.legends
+    boxes = [ax.title.get_window_extent() for ax in axes]
+    assert boxes[0].x1 < boxes[1].x0 and all(len(ax.get_title().splitlines()) == 1 for ax in axes)
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("args", [(0.0, 0.0, 3), (0.0, 1.0, 0), (0.0, 1.0, 3, "logvar"), (float("nan"), 1.0, 3),
+                                  (0.0, float("inf"), 3)])
+def test_panel_rejects_bad_input_in_one_sentence(args):
+    with pytest.raises(ValueError, match=r"^reparam_panel needs a finite mu, a finite sigma > 0, n >= 1 and wrt 'mu' "
+                                         r"or 'sigma', got .*: use the sliders' ranges\.$") as err:
+        reparam_panel(*args)
+    assert ". " not in str(err.value)  # one sentence
+
+
+def test_widget_controls_drive_the_histograms_and_the_readout():
     ui = make_reparam_widget(batches=50)
-    assert {c.description for c in ui.children[:4]} >= {"μ", "σ", "n per batch"}
+    assert [c.description for c in ui.controls] == ["μ", "σ", "n per batch", "d/d"]
+    mu, sigma, n, wrt = ui.controls
+    mu.value, n.value, wrt.value = 2.0, 10, "sigma"
+    ui.canvas.draw()
+    ax = ui.figure.axes[0]
+    assert ax.lines[0].get_xdata()[0] == pytest.approx(2 * sigma.value)  # exact d/dsigma E[z^2] = 2 sigma
+    out = reparam_panel(2.0, sigma.value, 10, "sigma", batches=50)  # the readout: the callback's numbers
+    off = np.mean(np.abs(out["score"]) > X_LIM[1])  # the axis is symmetric
+    assert ax.get_title() == (f"n = 10: std score {out['score_std']:.2f}, pathwise {out['pathwise_std']:.2f} · "
+                              f"score: {off:.0%} off the axis")
     plt.close("all")

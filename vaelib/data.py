@@ -10,7 +10,7 @@ Two pixel forms:
 * grey: ``x.float() / 255`` in [0, 1] (what pytorch/examples and Keras feed to BCE);
 * dynamically binarized: a fresh ``torch.bernoulli(grey, generator=g)`` draw each time a batch is
   made, from the ``torch.Generator`` the caller passes (the trainer's own, so runs are seeded and
-  resumable). This is the binarization of Burda et al. (2015) and the one our likelihoods use.
+  resumable). This is the binarization of Burda et al. (2016) and the one our likelihoods use.
 """
 from __future__ import annotations
 

@@ -69,7 +69,7 @@ def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 
 def unit_activity(mu: torch.Tensor) -> torch.Tensor:
-    """Cov_x(E_q[z_d]) = variance over examples of each posterior mean (Burda et al. 2015): (D,)."""
+    """Cov_x(E_q[z_d]) = variance over examples of each posterior mean (Burda et al. 2016): (D,)."""
     return mu.double().var(0, unbiased=True).to(mu.dtype)
 
 

@@ -196,7 +196,7 @@ def iwae_log_px(model: LatentVariableModel, x: torch.Tensor, k: int, generator: 
                 max_rows: int = 65_536) -> torch.Tensor:
     """Importance-weighted bound log (1/k) sum_i p(x, z_i) / q(z_i|x), z_i ~ q(z|x), per example ``(B,)``.
 
-    k=1 is an ELBO estimate; as k grows it rises towards log p(x) (Burda et al., 2015). Samples are
+    k=1 is an ELBO estimate; as k grows it rises towards log p(x) (Burda et al., 2016). Samples are
     drawn in chunks of at most ``max_rows`` decoder rows and combined with ``logsumexp``, so memory
     stays bounded at k=5000. Derived in notebooks/01_elbo.ipynb.
     """

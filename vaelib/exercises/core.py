@@ -14,7 +14,7 @@ Environment (read when a check runs, never at import):
                              an error inside the check itself is raised, so a broken check fails CI.
 ``VAELIB_EXERCISES_REPORT``  a file: every check appends one JSON line (tools/grade.py reads it).
 
-How to write a check: /work/notes/EXERCISES_API.md, worked example ``vaelib/exercises/nb01.py``.
+How to write a check: the README section "Exercises" (For authors), worked example ``vaelib/exercises/nb01.py``.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """One source, three editions: the committed notebook is the learner's; this module derives the others.
 
-Cell layout of an exercise (see /work/notes/EXERCISES_API.md):
+Cell layout of an exercise (the README section "Exercises", For authors):
 
 - the **stub** cell the learner fills: a code cell tagged ``exercise``, metadata ``{"exercise": ID}``;
 - one or more **check** cells: code cells tagged ``check`` with the same id, calling ``nbNN.check_...``;

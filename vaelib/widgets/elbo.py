@@ -2,27 +2,26 @@
 
 The model is the 1-D linear Gaussian z ~ N(0, 1), x | z ~ N(a z + b, s^2), where every number is exact
 (``vaelib.toy``), so the gap log p(x) - ELBO(q) is shown without Monte Carlo noise. ``elbo_readout`` is
-the plain callback (tests call it); ``make_elbo_widget`` wires it to ipywidgets sliders.
+the plain callback (tests call it); ``ELBOView`` draws prior and posterior once and moves q's curve;
+``make_elbo_widget`` wires two sliders to it.
 """
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 import math
 from dataclasses import dataclass
 
+import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 
+from vaelib.plots import legend_outside
 from vaelib.toy import exact_elbo, linear_gaussian_1d
-from vaelib.widgets import live_figure
-
-if TYPE_CHECKING:
-    import ipywidgets
+from vaelib.widgets import LiveFigure, new_figure, normal_pdf
 
 DEFAULTS = {"x": 2.5, "a": 1.5, "b": 0.5, "s": 0.8}  # the worked example of notebook 01
+Q_STD_MIN, Q_STD_MAX = 0.25, 2.0  # the slider's range; the y-axis is fixed to fit q's highest peak
+Z = np.linspace(-4.0, 4.0, 400)  # (400,) the z grid of every curve
 
 
 @dataclass
@@ -34,13 +33,19 @@ class ELBOReadout:
     gap: float
 
 
-def _normal_pdf(z: np.ndarray, mean: float, std: float) -> np.ndarray:
-    return np.exp(-0.5 * ((z - mean) / std) ** 2) / (std * math.sqrt(2 * math.pi))
+def posterior_1d(x: float, a: float, b: float, s: float) -> tuple[float, float]:
+    """Mean and std of the exact posterior p(z | x) of the 1-D linear Gaussian (``vaelib.toy``)."""
+    post_mean, post_cov = linear_gaussian_1d(a, b, s).posterior(torch.tensor([[float(x)]], dtype=torch.float64))
+    return post_mean.item(), math.sqrt(post_cov.item())
 
 
 def elbo_readout(q_mean: float, q_std: float, x: float = DEFAULTS["x"], a: float = DEFAULTS["a"],
                  b: float = DEFAULTS["b"], s: float = DEFAULTS["s"], ax: plt.Axes | None = None) -> ELBOReadout:
     """Exact ELBO(q), log p(x) and their gap for q = N(q_mean, q_std^2); draws prior, posterior and q on ``ax``."""
+    if not (math.isfinite(q_mean) and math.isfinite(q_std) and q_std > 0):
+        raise ValueError(f"elbo_readout needs a finite mean q_mean and a finite standard deviation q_std > 0, got "
+                         f"q_mean={q_mean}, q_std={q_std}: pick them in the sliders' ranges (q std "
+                         f"{Q_STD_MIN} to {Q_STD_MAX}).")
     model = linear_gaussian_1d(a, b, s)
     xt = torch.tensor([[float(x)]], dtype=torch.float64)  # (1, 1)
     mu = torch.tensor([[float(q_mean)]], dtype=torch.float64)  # (1, 1)
@@ -49,36 +54,46 @@ def elbo_readout(q_mean: float, q_std: float, x: float = DEFAULTS["x"], a: float
     log_px = model.log_px(xt).item()
     readout = ELBOReadout(elbo=elbo, log_px=log_px, gap=log_px - elbo)
     if ax is not None:
-        post_mean, post_cov = model.posterior(xt)
-        draw_densities(ax, q_mean, q_std, post_mean.item(), math.sqrt(post_cov.item()), readout)
+        ELBOView(ax, x, a, b, s, q_std_min=q_std).show(q_mean, q_std, readout)  # y-axis fitted to this q
     return readout
 
 
-def draw_densities(ax: plt.Axes, q_mean: float, q_std: float, post_mean: float, post_std: float,
-                   readout: ELBOReadout) -> Figure:
-    """Prior N(0, 1), exact posterior and q on one Axes, with the three numbers in the title."""
-    z = np.linspace(-4.0, 4.0, 400)
-    ax.plot(z, _normal_pdf(z, 0.0, 1.0), label="prior p(z)", color="0.5", ls="--")
-    ax.plot(z, _normal_pdf(z, post_mean, post_std), label="posterior p(z|x)", lw=2.5)
-    ax.plot(z, _normal_pdf(z, q_mean, q_std), label="q(z)", lw=2, ls="-.")
-    ax.set_xlabel("z")
-    ax.set_ylabel("density")
-    ax.set_ylim(0, 1.15 * max(1.0, 1.0 / (min(q_std, post_std) * math.sqrt(2 * math.pi))))
-    ax.set_title(f"ELBO = {readout.elbo:.3f}   log p(x) = {readout.log_px:.3f}   gap = {readout.gap:.3f} nats")
-    ax.legend(loc="upper left")
-    return ax.figure
+def readout_title(r: ELBOReadout) -> str:
+    """The figure's title: the three numbers, in nats."""
+    return f"ELBO = {r.elbo:.3f}   log p(x) = {r.log_px:.3f}\ngap = KL(q ‖ p(z|x)) = {r.gap:.3f} nats"
+
+
+class ELBOView:
+    """Prior and exact posterior drawn once on ``ax``, fixed axes; ``update`` moves q's curve and the title."""
+
+    def __init__(self, ax: plt.Axes, x: float = DEFAULTS["x"], a: float = DEFAULTS["a"], b: float = DEFAULTS["b"],
+                 s: float = DEFAULTS["s"], q_std_min: float = Q_STD_MIN):
+        self.ax, self.params = ax, (x, a, b, s)
+        post_mean, post_std = posterior_1d(x, a, b, s)
+        ax.plot(Z, normal_pdf(Z, 0.0, 1.0), label="prior p(z)", color="0.5", ls="--")
+        ax.plot(Z, normal_pdf(Z, post_mean, post_std), label="posterior p(z|x)", lw=3)
+        (self.q_line,) = ax.plot(Z, np.zeros_like(Z), label="q(z)", lw=2.5, ls="-.", zorder=3)  # moving: above the rest
+        ax.set(xlabel="z", ylabel="density", xlim=(Z[0], Z[-1]),
+               ylim=(0, 1.1 * max(normal_pdf(0.0, 0.0, min(q_std_min, post_std)), 0.5)))
+        legend_outside(ax)
+
+    def show(self, q_mean: float, q_std: float, readout: ELBOReadout) -> None:
+        """Put q = N(q_mean, q_std^2) and the readout on the Axes."""
+        self.q_line.set_ydata(normal_pdf(Z, q_mean, q_std))
+        self.ax.set_title(readout_title(readout))
+
+    def update(self, q_mean: float, q_std: float) -> ELBOReadout:
+        """The widget callback: the exact readout for the slider values, shown in place."""
+        readout = elbo_readout(q_mean, q_std, *self.params)
+        self.show(q_mean, q_std, readout)
+        return readout
 
 
 def make_elbo_widget(x: float = DEFAULTS["x"], a: float = DEFAULTS["a"], b: float = DEFAULTS["b"],
-                     s: float = DEFAULTS["s"]) -> "ipywidgets.VBox":
-    """Two sliders (q's mean and std) and a live plot; returns the ipywidgets container to display."""
-    import ipywidgets as widgets
-
+                     s: float = DEFAULTS["s"]) -> LiveFigure:
+    """Two sliders (q's mean and std) above the live figure; returns the widget to display."""
     mean = widgets.FloatSlider(value=0.0, min=-3.0, max=3.0, step=0.05, description="q mean")
-    std = widgets.FloatSlider(value=1.0, min=0.1, max=2.0, step=0.02, description="q std")
-    def draw(q_mean: float, q_std: float) -> Figure:
-        fig, ax = plt.subplots(figsize=(7.0, 3.6))
-        elbo_readout(q_mean, q_std, x, a, b, s, ax=ax)
-        return fig
-
-    return live_figure([mean, std], draw)
+    std = widgets.FloatSlider(value=1.0, min=Q_STD_MIN, max=Q_STD_MAX, step=0.02, description="q std")
+    fig = new_figure(width=1.35)  # room for the legend on the right
+    view = ELBOView(fig.add_subplot(), x, a, b, s)
+    return LiveFigure([mean, std], fig, view.update, moving=[view.q_line, view.ax.title])

@@ -1,56 +1,74 @@
 """KL(q || N(0, 1)) explorer: sliders for mu and sigma, both densities, the KL value; and the KL surface.
 
 The callback ``kl_explorer`` is a plain function of the slider values (tests call it without a browser);
-``make_kl_widget`` only wires ipywidgets to it. Derived in notebooks/02_kl_closed_form.ipynb.
+``KLView`` draws the prior once and moves q's curve; ``make_kl_widget`` wires two sliders to it.
+Derived in notebooks/02_kl_closed_form.ipynb.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import math
 
+import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.patches import Polygon
 
 from vaelib.losses import kl_std_normal
-from vaelib.widgets import live_figure
+from vaelib.plots import get_axes, legend_outside
+from vaelib.widgets import LiveFigure, new_figure, normal_pdf
 
-if TYPE_CHECKING:
-    import ipywidgets
+Y_MAX = 1.2  # fixed density axis: q's peak 1 / (sigma sqrt(2 pi)) leaves the chart only for sigma < 0.33
+KL_LEVELS = [0, 0.1, 0.25, 0.5, 1, 2, 3, 4, 6, 8]  # contour levels of plot_kl_surface, in nats: fine near the minimum
 
 
 def kl_1d(mu: float, sigma: float) -> float:
     """KL(N(mu, sigma^2) || N(0, 1)) in nats, through ``vaelib.losses.kl_std_normal``."""
-    if sigma <= 0:
-        raise ValueError(f"sigma must be positive, got {sigma}")
+    if not (math.isfinite(mu) and math.isfinite(sigma) and sigma > 0):
+        raise ValueError(f"kl_1d needs a finite mean mu and a finite standard deviation sigma > 0, got mu={mu}, "
+                         f"sigma={sigma}: from a log-variance, pass sigma = exp(logvar / 2).")
     mu_t = torch.tensor([mu], dtype=torch.float64)  # (D=1,)
     logvar_t = torch.tensor([2.0 * math.log(sigma)], dtype=torch.float64)
     return float(kl_std_normal(mu_t, logvar_t))
-
-
-def normal_pdf(z: np.ndarray, mu: float, sigma: float) -> np.ndarray:
-    """Density of N(mu, sigma^2) at each z."""
-    return np.exp(-0.5 * ((z - mu) / sigma) ** 2) / (sigma * math.sqrt(2 * math.pi))
 
 
 def kl_explorer(mu: float, sigma: float, ax: plt.Axes | None = None,
                 z_range: tuple[float, float] = (-5.0, 5.0)) -> dict[str, float]:
     """The widget callback: KL for the slider values; draws q and the prior on ``ax`` if one is given."""
     kl = kl_1d(mu, sigma)
+    out = {"mu": mu, "sigma": sigma, "logvar": 2.0 * math.log(sigma), "kl": kl}
     if ax is not None:
-        z = np.linspace(*z_range, 501)  # (501,)
-        ax.plot(z, normal_pdf(z, 0.0, 1.0), color="0.3", ls="--", label=r"prior $\mathcal{N}(0,1)$")
-        ax.plot(z, normal_pdf(z, mu, sigma), color="C0", label=rf"$q=\mathcal{{N}}({mu:.2f},\,{sigma:.2f}^2)$")
-        ax.fill_between(z, normal_pdf(z, mu, sigma), alpha=0.2, color="C0")
-        ax.set_xlim(*z_range)
-        ax.set_ylim(0, max(0.5, 1.1 / (sigma * math.sqrt(2 * math.pi))))
-        ax.set_xlabel("z")
-        ax.set_ylabel("density")
-        ax.set_title(f"KL(q || N(0,1)) = {kl:.3f} nats")
-        ax.legend(loc="upper right")
-    return {"mu": mu, "sigma": sigma, "logvar": 2.0 * math.log(sigma), "kl": kl}
+        KLView(ax, z_range).show(out)
+    return out
+
+
+class KLView:
+    """The prior drawn once on ``ax`` with fixed axes; ``update`` moves q's curve, its shading and the title."""
+
+    def __init__(self, ax: plt.Axes, z_range: tuple[float, float] = (-5.0, 5.0), n: int = 501):
+        self.ax, self.z = ax, np.linspace(*z_range, n)  # (n,)
+        ax.plot(self.z, normal_pdf(self.z, 0.0, 1.0), color="0.3", ls="--", label=r"prior $\mathcal{N}(0,1)$")
+        # q moves, so it is drawn over everything else (the prior's line, the spines): zorder 3
+        (self.q_line,) = ax.plot(self.z, np.zeros_like(self.z), color="C0", lw=2.5, zorder=3,
+                                 label=r"$q=\mathcal{N}(\mu,\sigma^2)$")
+        self.q_fill = ax.add_patch(Polygon(np.zeros((n + 2, 2)), closed=True, color="C0", alpha=0.2, lw=0, zorder=2.9))
+        ax.set(xlim=z_range, ylim=(0, Y_MAX), xlabel="z", ylabel="density")
+        legend_outside(ax)
+        self.moving = [self.q_fill, self.q_line, ax.title]
+
+    def show(self, out: dict[str, float]) -> None:
+        """Draw q = N(mu, sigma^2) and the KL of ``out`` (a ``kl_explorer`` result)."""
+        q = normal_pdf(self.z, out["mu"], out["sigma"])  # (n,)
+        self.q_line.set_ydata(q)
+        self.q_fill.set_xy(np.column_stack([np.r_[self.z[0], self.z, self.z[-1]], np.r_[0.0, q, 0.0]]))
+        self.ax.set_title(f"KL(q ‖ N(0,1)) = {out['kl']:.3f} nats\nμ = {out['mu']:.2f}, σ = {out['sigma']:.2f}")
+
+    def update(self, mu: float, sigma: float) -> dict[str, float]:
+        """The widget callback: ``kl_explorer``'s numbers for the slider values, shown in place."""
+        out = kl_explorer(mu, sigma)
+        self.show(out)
+        return out
 
 
 def kl_surface(mu_max: float = 3.0, logvar_max: float = 3.0, n: int = 201) -> tuple[np.ndarray, ...]:
@@ -65,30 +83,25 @@ def kl_surface(mu_max: float = 3.0, logvar_max: float = 3.0, n: int = 201) -> tu
 def plot_kl_surface(ax: plt.Axes | None = None, mu_max: float = 3.0, logvar_max: float = 3.0,
                     n: int = 201) -> Figure:
     """Filled contours of KL over (mu, log sigma^2) with the minimum (0, 0) marked; returns the figure."""
-    if ax is None:
-        _, ax = plt.subplots(figsize=(5.5, 4.2))
+    fig, ax = get_axes(ax)
     M, L, kl = kl_surface(mu_max, logvar_max, n)
-    levels = [0, 0.1, 0.25, 0.5, 1, 1.5, 2, 3, 4, 5, 6, 8]
-    cs = ax.contourf(M, L, kl, levels=levels, cmap="viridis", extend="max")
-    ax.contour(M, L, kl, levels=levels, colors="white", linewidths=0.5)
-    ax.plot([0], [0], marker="*", color="red", markersize=14, ls="none", label="minimum: KL = 0 at (0, 0)")
-    ax.figure.colorbar(cs, ax=ax, label="KL (nats)")
+    cs = ax.contourf(M, L, kl, levels=KL_LEVELS, cmap="viridis", extend="max")
+    ax.contour(M, L, kl, levels=KL_LEVELS, colors="white", linewidths=0.5)
+    ax.plot([0], [0], marker="*", color="red", markersize=14, ls="none")
+    ax.annotate("minimum: KL = 0 at (0, 0)", (0, 0), xytext=(0, -14), textcoords="offset points",
+                ha="center", va="top", color="white")  # a label, not a legend box over the data
+    # one evenly spaced band per level, each boundary labelled with its value (0, 0.1, 0.25, ..., 8)
+    fig.colorbar(cs, ax=ax, label="KL (nats)", ticks=KL_LEVELS, format="{x:g}", spacing="uniform")
     ax.set_xlabel(r"$\mu$")
     ax.set_ylabel(r"$\log\sigma^2$")
     ax.set_title(r"KL$(\mathcal{N}(\mu,\sigma^2)\,\|\,\mathcal{N}(0,1))$")
-    ax.legend(loc="lower left")
-    return ax.figure
+    return fig
 
 
-def make_kl_widget(mu: float = 1.0, sigma: float = 0.5) -> "ipywidgets.VBox":
-    """Sliders for mu and sigma wired to ``kl_explorer``; returns the ipywidgets box to display."""
-    import ipywidgets as widgets
-
+def make_kl_widget(mu: float = 1.0, sigma: float = 0.5) -> LiveFigure:
+    """Sliders for mu and sigma above the live figure of ``KLView``; returns the widget to display."""
     mu_s = widgets.FloatSlider(value=mu, min=-3.0, max=3.0, step=0.05, description="μ")
     sigma_s = widgets.FloatSlider(value=sigma, min=0.05, max=3.0, step=0.05, description="σ")
-    def draw(mu_value: float, sigma_value: float) -> Figure:
-        fig, ax = plt.subplots(figsize=(6.0, 3.5))
-        kl_explorer(mu_value, sigma_value, ax=ax)
-        return fig
-
-    return live_figure([mu_s, sigma_s], draw)
+    fig = new_figure(width=1.35)  # room for the legend on the right
+    view = KLView(fig.add_subplot())
+    return LiveFigure([mu_s, sigma_s], fig, view.update, moving=view.moving)

@@ -1,56 +1,96 @@
 """The latent explorer of notebooks/05_latent_space.ipynb: move (z1, z2), see the decoded digit.
 
-``decode_point`` is the callback (slider values -> image, optionally drawn on given Axes); it is a
-plain function that tests call without a browser. ``make_latent_widget`` wires it to two ipywidgets
-sliders and an ``Output`` that shows a redrawn PNG (no ipympl needed). Clicking on the scatter is not
-supported: a static PNG has no click events without ipympl, so the sliders are the interface.
+``decode_point`` is the callback (a latent point -> pixel probabilities, optionally drawn on given
+Axes); tests call it without a browser. ``LatentView`` draws the scatter of encoder means once and
+then moves only the marker and the decoded image. ``make_latent_widget`` wires two sliders to it;
+the sliders update while dragged, and pressing or dragging the mouse on the map moves the point too.
 """
 from __future__ import annotations
 
-from typing import Any
+import math
 
+import ipywidgets as widgets
 import matplotlib.pyplot as plt
-from matplotlib.figure import Figure
+import numpy as np
 import torch
+from matplotlib.backend_bases import MouseButton
 
 from vaelib.latent import decode_probs, latent_scatter
 from vaelib.models import VAE
-from vaelib.widgets import live_figure
+from vaelib.widgets import LiveFigure, new_figure
 
 
 def decode_point(model: VAE, z1: float, z2: float, axes: tuple[plt.Axes, plt.Axes] | None = None,
                  mu: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> torch.Tensor:
     """Decode the 2-D latent (z1, z2) to pixel probabilities (784,); optionally draw scatter + marker and image."""
+    if not (math.isfinite(z1) and math.isfinite(z2)):
+        raise ValueError(f"decode_point needs finite coordinates, got ({z1}, {z2}): pass numbers (the sliders give "
+                         f"-3..3).")
     device = next(model.parameters()).device
     z = torch.tensor([[z1, z2]], dtype=torch.float32, device=device)  # (1, 2)
     image = decode_probs(model, z)[0].cpu()  # (784,)
     if axes is not None:
-        ax_map, ax_img = axes
-        if mu is not None and labels is not None:
-            latent_scatter(mu, labels, ax=ax_map, s=1.0)
-        ax_map.plot([z1], [z2], marker="X", color="k", ms=12, mec="w")
-        ax_map.set_title(f"z = ({z1:+.2f}, {z2:+.2f})")
-        ax_img.imshow(image.reshape(28, 28).numpy(), cmap="gray_r", vmin=0, vmax=1)
-        ax_img.set_axis_off()
-        ax_img.set_title("decoded p(x|z)")
+        LatentView(axes, mu, labels).show(z1, z2, image)
     return image
 
 
+class LatentView:
+    """The map of encoder means (drawn once) and the decoded digit; ``show`` moves the marker and the image."""
+
+    def __init__(self, axes: tuple[plt.Axes, plt.Axes], mu: torch.Tensor | None = None,
+                 labels: torch.Tensor | None = None, lim: float = 3.0):
+        self.ax_map, self.ax_img = axes
+        if mu is not None and labels is not None:
+            latent_scatter(mu, labels, ax=self.ax_map, s=1.0, lim=lim)
+        self.ax_map.set(xlim=(-lim, lim), ylim=(-lim, lim), xlabel="$z_1$", ylabel="$z_2$", aspect="equal")
+        (self.marker,) = self.ax_map.plot([0.0], [0.0], marker="X", color="k", ms=14, mec="w", mew=1.5, ls="none",
+                                          zorder=4)  # moving: over the scatter, contours and spines
+        self.image = self.ax_img.imshow(np.zeros((28, 28)), cmap="gray_r", vmin=0, vmax=1)
+        self.ax_img.set_xticks([])
+        self.ax_img.set_yticks([])
+        self.ax_img.set_xlabel("28 × 28 pixels\n(dark = likely on)")
+        self.ax_img.set_title("decoded p(x | z)")
+        # the image's frame is redrawn over it each frame, as a full draw would (spines above images)
+        self.moving = [self.marker, self.ax_map.title, self.image, *self.ax_img.spines.values()]
+
+    def show(self, z1: float, z2: float, image: torch.Tensor) -> None:
+        """Put the marker at (z1, z2) and show ``image`` (784 pixel probabilities)."""
+        self.marker.set_data([z1], [z2])
+        self.ax_map.set_title(f"z = ({z1:+.2f}, {z2:+.2f})")
+        self.image.set_data(image.reshape(28, 28).numpy())
+
+
+def follow_mouse(view: LatentView, sliders: tuple[widgets.FloatSlider, widgets.FloatSlider]) -> None:
+    """Pressing, or dragging with a button held, on the map moves the sliders (and so the point) there."""
+
+    def on_mouse(event) -> None:
+        held = event.name == "button_press_event" or MouseButton.LEFT in (getattr(event, "buttons", None) or ())
+        if not held or event.inaxes is not view.ax_map or event.xdata is None:
+            return
+        with sliders[0].hold_trait_notifications(), sliders[1].hold_trait_notifications():
+            for slider, v in zip(sliders, (event.xdata, event.ydata)):
+                slider.value = float(np.clip(round(v / slider.step) * slider.step, slider.min, slider.max))
+
+    canvas = view.ax_map.figure.canvas
+    canvas.mpl_connect("button_press_event", on_mouse)
+    canvas.mpl_connect("motion_notify_event", on_mouse)
+
+
 def make_latent_widget(model: VAE, mu: torch.Tensor | None = None, labels: torch.Tensor | None = None,
-                       lim: float = 3.0) -> Any:
-    """Two sliders (z1, z2) and an Output that redraws the scatter, the marker and the decoded digit."""
-    import ipywidgets as widgets
-
+                       lim: float = 3.0) -> LiveFigure:
+    """Two sliders (z1, z2) above the live map and decoded digit; the mouse on the map moves the point too."""
     style = {"description_width": "30px"}
-    s1 = widgets.FloatSlider(value=0.0, min=-lim, max=lim, step=0.05, description="z1", style=style,
-                             continuous_update=False)
-    s2 = widgets.FloatSlider(value=0.0, min=-lim, max=lim, step=0.05, description="z2", style=style,
-                             continuous_update=False)
+    s1 = widgets.FloatSlider(value=0.0, min=-lim, max=lim, step=0.05, description="z1", style=style)
+    s2 = widgets.FloatSlider(value=0.0, min=-lim, max=lim, step=0.05, description="z2", style=style)
+    fig = new_figure(width=1.45, height=1.1)
+    ax_map, ax_img = fig.subplots(1, 2, width_ratios=[1.5, 1])
+    view = LatentView((ax_map, ax_img), mu, labels, lim)
 
-    def draw(z1: float, z2: float) -> Figure:
-        fig, axes = plt.subplots(1, 2, figsize=(9, 4), gridspec_kw={"width_ratios": [1.4, 1]})
-        decode_point(model, z1, z2, axes=(axes[0], axes[1]), mu=mu, labels=labels)
-        fig.tight_layout()
-        return fig
+    def update(z1: float, z2: float) -> torch.Tensor:
+        image = decode_point(model, z1, z2)
+        view.show(z1, z2, image)
+        return image
 
-    return live_figure([s1, s2], draw)
+    ui = LiveFigure([s1, s2], fig, update, moving=view.moving)
+    follow_mouse(view, (s1, s2))
+    return ui
