@@ -36,7 +36,7 @@ PYTEST_NB := --nbval-lax --nbval-current-env --nbval-cell-timeout=600
 help:
 	@echo "make lab        set up .venv and open the series in JupyterLab (127.0.0.1, with a token)"
 	@echo "make test       set up .venv, run the unit tests and every notebook (smoke mode)"
-	@echo "make unit       unit tests only;  make notebooks  notebooks only (smoke mode)"
+	@echo "make unit       unit tests only (no kernel, browser or shipped-file checks);  make notebooks  notebooks only (smoke mode)"
 	@echo "make bench      benchmarks/train_speed.py (s/epoch) and benchmarks/time_to_quality.py (time to a good VAE)"
 	@echo "make pretrained rebuild everything in pretrained/ (python -m vaelib.build; python -m vaelib.artefacts)"
 	@echo "make html       the course website in _build/html/ (notebooks executed; works offline)"
@@ -70,8 +70,9 @@ test: setup
 	$(BIN)/python tools/editions.py --out $(EDITIONS_DIR) --only check
 	VAELIB_SMOKE=1 $(BIN)/python -m pytest -p no:cacheprovider tests $(EDITIONS_DIR)/check $(PYTEST_NB)
 
+# The unit tests alone: no kernel, no browser, no subprocess, no re-evaluation of shipped files (make test runs all).
 unit: setup
-	$(BIN)/python -m pytest -p no:cacheprovider tests
+	$(BIN)/python -m pytest -p no:cacheprovider tests -m "not slow and not integrity"
 
 notebooks: setup
 	$(BIN)/python tools/editions.py --out $(EDITIONS_DIR) --only check

@@ -1,7 +1,7 @@
 """Widget latency, before and after: one slider step -> the new figure, per control of every explorer.
 
-    python benchmarks/widget_latency.py                    # HEAD's vaelib (before) vs the working tree (after)
-    python benchmarks/widget_latency.py --before db80c1e   # once this code is committed: the commit before it
+    python benchmarks/widget_latency.py               # db80c1e's vaelib (the PNG-redrawing widgets) vs this checkout
+    python benchmarks/widget_latency.py --before REV  # any other revision as "before"
     python benchmarks/widget_latency.py --browser          # the working tree in `make lab` + Chromium: key -> pixels
 
 Default: two Jupyter kernels with the inline backend, as in the notebooks; one imports ``vaelib`` from
@@ -38,6 +38,7 @@ from nbclient import NotebookClient
 from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
+BEFORE = "db80c1e"  # the last commit whose widgets redrew a whole PNG on every change
 sys.path.insert(0, str(ROOT / "tests"))  # the shared browser machinery lives beside the test that uses it
 
 from lab_browser import CHROMIUM, CHROMIUM_ARGS, LabSession, Timing, format_table, start_lab  # noqa: E402
@@ -220,7 +221,8 @@ def browser(names: list[str], steps: int, smoke: bool, run_timeout_s: float = 90
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--before", default="HEAD", help="the git revision whose vaelib is 'before' (default HEAD)")
+    parser.add_argument("--before", default=BEFORE,
+                        help=f"the git revision whose vaelib is 'before' (default {BEFORE}: the last with PNG-redrawing widgets)")
     parser.add_argument("--steps", type=int, default=20, help="updates timed per control")
     parser.add_argument("--browser", action="store_true", help="time the working tree in JupyterLab + Chromium")
     parser.add_argument("--smoke", action="store_true", help="--browser: run the notebooks in smoke mode")

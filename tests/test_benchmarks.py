@@ -126,6 +126,7 @@ def test_train_speed_smoke_writes_three_pipelines(mnist, tmp_path):
     assert out["speedup vaelib.train"] == pytest.approx(rows["tutorial"]["mean"] / rows["vaelib.train"]["mean"])
 
 
+@pytest.mark.slow
 def test_gpu_check_smoke_runs_every_row_on_the_cpu(mnist, tmp_path):
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("from vaelib.config import get_device\nprint(get_device('auto'))")]

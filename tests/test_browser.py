@@ -22,6 +22,7 @@ import pytest
 
 from lab_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, LabSession, format_table, start_lab
 
+pytestmark = pytest.mark.slow  # JupyterLab in Chromium: end-to-end, minutes
 RUN_TIMEOUT_S = 600  # one notebook's Run All, smoke mode, on a slow shared CPU
 STEPS = 10  # keyboard steps per slider: enough for a median and a 90th percentile
 

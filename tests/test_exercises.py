@@ -378,6 +378,7 @@ def _load_tool(name: str):
 
 
 # -------------------------------------------------------------- a kernel: CI's check edition, the grader
+@pytest.mark.slow
 def test_check_edition_fails_when_a_solution_does_not_pass(tmp_path):
     nb = check_edition(_tiny_notebook("my_post_mean, my_post_std = 0.0, 1.0  # wrong on purpose"))
     with pytest.raises(CellExecutionError, match="=solution"):
@@ -387,6 +388,7 @@ def test_check_edition_fails_when_a_solution_does_not_pass(tmp_path):
     assert ran[-1] == "check1-recheck0" and "check1" in ran  # the stub run passed, the solution's check failed
 
 
+@pytest.mark.slow
 def test_grader_writes_one_row_per_exercise(tmp_path):
     grade = _load_tool("grade")
     nb = _nb("01_elbo.ipynb")

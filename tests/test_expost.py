@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 from scipy.special import logsumexp
-from scipy.stats import multivariate_normal
+from scipy.stats import multivariate_normal, t as student_t
 from sklearn.mixture import GaussianMixture
 from torch.distributions import MultivariateNormal, kl_divergence
 
-from vaelib.expost import (GaussianMixtureDensity, fit_gaussian, fit_kde, fit_mixture, gaussian_expected_kl,
-                           heldout_loglik, select_kde, select_mixture)
+from vaelib.expost import (GaussianMixtureDensity, fit_gaussian, fit_kde, fit_mixture, fit_student_t,
+                           gaussian_expected_kl, heldout_loglik, select_kde, select_mixture)
 
 F64 = torch.float64
 
@@ -158,3 +158,16 @@ def test_gaussian_expected_kl_tends_to_parameters_over_2n_and_rejects_tiny_n():
     with pytest.raises(ValueError, match="n <= D"):
         gaussian_expected_kl(5, 7)
 
+
+
+@pytest.mark.parametrize("df,loc,scale", [(0.8, 0.0, 0.01), (3.0, -0.2, 0.05), (30.0, 1.0, 2.0)])
+def test_fit_student_t_reaches_scipys_maximum_likelihood(df, loc, scale):
+    x = student_t.rvs(df, loc, scale, size=2000, random_state=np.random.default_rng(int(df * 10)))
+    ours = fit_student_t(torch.from_numpy(x))
+    ref = student_t.fit(x)  # (df, loc, scale), Nelder-Mead on the same likelihood
+    ll_ours = ours.log_prob(torch.from_numpy(x)).mean().item()
+    ll_ref = student_t.logpdf(x, *ref).mean()
+    assert ll_ours >= ll_ref - 1e-7  # at least as high a likelihood as scipy's optimum
+    assert math.isclose(ll_ours, student_t.logpdf(x, ours.df.item(), ours.loc.item(), ours.scale.item()).mean(),
+                        rel_tol=1e-12, abs_tol=1e-12)
+    assert abs(ours.loc.item() - loc) < 5 * scale / math.sqrt(2000) * 3 and abs(math.log(ours.scale.item() / scale)) < 0.15

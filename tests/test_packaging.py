@@ -9,6 +9,7 @@ import sys
 from importlib.metadata import packages_distributions
 from pathlib import Path
 
+import pytest
 import yaml
 
 try:
@@ -121,6 +122,7 @@ def test_ci_runs_the_readme_test_command():
     assert "make test" in (ROOT / "README.md").read_text() and "make lab" in (ROOT / "README.md").read_text()
 
 
+@pytest.mark.slow
 def test_importing_vaelib_prints_nothing_and_writes_nothing(tmp_path):
     modules = sorted(p.stem for p in (ROOT / "vaelib").glob("*.py") if p.stem != "__main__")
     code = "import importlib\n" + "".join(f"importlib.import_module('vaelib.{m}')\n" for m in modules)

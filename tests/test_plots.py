@@ -105,6 +105,7 @@ def _png_size(data: bytes) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
+@pytest.mark.slow
 def test_figures_are_retina_pngs_in_a_jupyter_kernel(tmp_path):
     """Also after importing ipympl (the explorers do), which switches pyplot to its widget backend."""
     nb = nbformat.v4.new_notebook()

@@ -22,6 +22,7 @@ import nbformat
 import pytest
 from sphinx.search.en import SearchEnglish
 
+pytestmark = pytest.mark.slow  # builds the website and opens it in Chromium: end-to-end, minutes
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path(os.environ.get("VAELIB_CHROMIUM", "/usr/bin/chromium"))
 BUILD_TIMEOUT_S = 1800

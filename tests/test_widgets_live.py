@@ -187,6 +187,7 @@ KERNEL_CELLS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("order", list(KERNEL_CELLS))
 def test_in_a_kernel_figures_stay_inline_pngs_after_importing_the_widgets(order):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(src) for src in KERNEL_CELLS[order]]
@@ -209,6 +210,7 @@ print(mpl.get_backend(auto_select=False))
 """
 
 
+@pytest.mark.slow
 def test_outside_jupyter_importing_the_widgets_chooses_no_backend():
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
     out = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=120)

@@ -141,7 +141,7 @@ def build(name: str, k: int | None = None, n_test: int | None = None, device: st
     return entry
 
 
-# --- Notebook 08 (do we need the V?): its models and their float16 export (the nb08 helper's block) -----------------
+# --- Notebook 08 (do we need the V?): its models and their float16 export (notebook 08's block) -----------------
 
 NB08_DIMS = (2, 5, 10, 20)  # latent sizes of the autoencoder / RAE / mixture-prior grid; the VAE is 07's nvae-dD
 NB08_RAE = {"z_penalty": 0.02, "decoder_l2": 1e-3}  # RAE-L2 of Ghosh et al. (2020), rescaled to our losses (notebook 08)

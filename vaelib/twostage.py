@@ -20,6 +20,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from vaelib.artefacts import FILE_KIND
 from vaelib.build import EVAL_SEED, NB08_DIMS, register_artefact, shipped_configs
 from vaelib.checkpoint import load_checkpoint, save_checkpoint
 from vaelib.config import PRETRAINED_DIR, runs_dir
@@ -261,7 +262,12 @@ def load_study() -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """The shipped study: pretrained/nb08-study.json (numbers) and its tensors (densities, per-image bounds),
     both sha256-checked."""
     result = json.loads(load_artefact("nb08-study").read_text())
-    return result, load_checkpoint(load_artefact("nb08-study-tensors"), kind="eval-values")
+    return result, load_checkpoint(load_artefact("nb08-study-tensors"), kind=FILE_KIND)
+
+
+def load_seeds() -> dict[str, Any]:
+    """The shipped seed replicas (pretrained/nb08-seeds.json, ``python -m vaelib.twostage --seeds``), sha256-checked."""
+    return json.loads(load_artefact("nb08-seeds").read_text())
 
 
 def study_density(tensors: dict[str, torch.Tensor], name: str, family: str = "mixture") -> GaussianMixtureDensity:
@@ -295,8 +301,9 @@ def merge_parts(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
 # --- several training seeds where a difference is small (notebook 08, sections 3 and 5) -------------------------------
 
 SEEDS_FILE = PRETRAINED_DIR / "nb08-seeds.json"
-SEED_SCORE_MODELS = ("ae-d10", "rae-d10", "nvae-d10")  # ex-post mixture scores: close at D = 10
+SEED_SCORE_MODELS: tuple[str, ...] = ()  # sample scores per seed: not shipped (each replica costs a mixture selection)
 SEED_LIKELIHOOD_MODELS = ("nvae-d20", "laplace-d20")  # Gaussian vs Laplace q: log p(x) within a nat
+SEED_TEST_IMAGES = 2000  # the first test images (the manifest's binarization: seed 0 pairs with the shipped values)
 REPLICA_SEEDS = (0, 1, 2)
 
 
@@ -348,7 +355,7 @@ def write_study(result: dict[str, Any], path: Path, command: str) -> None:
     """Write a study as JSON (numbers) and .pt (tensors); into pretrained/ it is registered in the manifest."""
     tensors = result.pop("tensors")
     path.write_text(json.dumps(result, indent=1) + "\n")
-    save_checkpoint(path.with_suffix(".pt"), tensors, kind="eval-values")
+    save_checkpoint(path.with_suffix(".pt"), tensors, kind=FILE_KIND)
     if path.resolve() == STUDY_FILE.resolve():  # only the shipped files go into the manifest
         register_artefact("nb08-study", path, command, wall_seconds=result["wall_seconds"],
                           cpu_seconds=result["cpu_seconds"])
@@ -377,7 +384,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     path = Path(a.out or (SEEDS_FILE if a.seeds else STUDY_FILE))
     if a.merge:
         parts = [json.loads(Path(f).read_text()) | {"tensors": load_checkpoint(Path(f).with_suffix(".pt"),
-                                                                                kind="eval-values")} for f in a.merge]
+                                                                                kind=FILE_KIND)} for f in a.merge]
         result = merge_parts(parts)
         result.update(command=command, parts=[{k: q[k] for k in ("command", "wall_seconds", "cpu_seconds")} for q in parts],
                       wall_seconds=max(q["wall_seconds"] for q in parts), cpu_seconds=sum(q["cpu_seconds"] for q in parts),
@@ -389,7 +396,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     data, clf = load_mnist(), load_classifier()
     t0, c0 = time.perf_counter(), time.process_time()
     if a.seeds:
-        result = run_seeds(data, clf, StudyConfig(), progress=True)
+        result = run_seeds(data, clf, StudyConfig(), test_images=SEED_TEST_IMAGES, progress=True)
         result.update(command=command, wall_seconds=round(time.perf_counter() - t0, 1),
                       cpu_seconds=round(time.process_time() - c0, 1), threads=a.threads, torch=torch.__version__)
         path.write_text(json.dumps(result, indent=1) + "\n")
