@@ -77,6 +77,19 @@ def test_check_reports_learner_errors_in_one_sentence_and_never_raises():
     assert check(lambda x: x * x).status == PASSED
 
 
+def test_a_pair_of_results_is_unpacked_or_named_as_the_mistake():
+    assert core.as_estimate((1.5, torch.tensor(0.25)), "mc") == (1.5, 0.25)
+    assert core.as_pair([torch.ones(2), 3], "f", "(a, b)")[1] == 3
+    with pytest.raises(core.Wrong, match=r"`mc` should return two results, \(estimate, standard error\), not a float"):
+        core.as_estimate(1.5, "mc")
+    with pytest.raises(core.Wrong, match="two results"):
+        core.as_pair((1, 2, 3), "f", "(a, b)")
+    with pytest.raises(core.NotAttempted):
+        core.as_pair((None, None), "f", "(a, b)")
+    with pytest.raises(core.Wrong, match=r"mc\(\.\.\.\)\[1\], the standard error"):
+        core.as_estimate((1.0, torch.ones(3)), "mc")
+
+
 def test_expectation_env_var_turns_the_wrong_outcome_into_an_assertion(monkeypatch):
     check = _demo_check()
     monkeypatch.setenv(core.EXPECT_ENV, "stub")

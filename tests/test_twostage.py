@@ -19,7 +19,9 @@ from vaelib.latent import encode_dataset
 from vaelib.losses import PointMass, iwae_log_px
 from vaelib.models import ModelConfig, build_model
 from vaelib.toy import LinearGaussian
-from vaelib.twostage import SMOKE_STUDY, Codes, ExPostModel, StudyConfig, density_vs_n, run_study, training_codes
+from vaelib.pretrained import load_eval_values, manifest_entry
+from vaelib.twostage import (SMOKE_STUDY, Codes, ExPostModel, StudyConfig, density_vs_n, run_seeds, run_study,
+                             training_codes)
 
 F64 = torch.float64
 
@@ -155,3 +157,15 @@ def test_export_half_rounds_the_weights_and_records_what_moved(mnist, tmp_path):
     diff = test16["values"]["log_px"] - test32["values"]["log_px"]
     assert math.isclose(shift["shift"], diff.mean().item(), rel_tol=1e-9, abs_tol=1e-12)
     assert shift["float32"] == test32["log_px"] and abs(shift["shift"]) < 0.1 * shift["float32_se"]
+
+
+def test_seed_replica_zero_repeats_the_shipped_evaluation_on_the_same_images(mnist):
+    # seed 0 is the shipped model: with the manifest's k, seed and batch size (one whole batch of 100, so that the
+    # draws of z line up too) it must reproduce the shipped per-image values (a wrong slice, seed or model would not)
+    entry, n = manifest_entry("nvae-d20"), 100
+    out = run_seeds(mnist, replace(StudyConfig(), k=entry["k"]), seeds=(0,), models=("nvae-d20",), test_images=n)
+    (row,) = out["likelihood"]
+    shipped = load_eval_values("nvae-d20")
+    assert row["n_test"] == n and row["seed"] == 0 and row["train_seconds_per_epoch"] == entry["train_seconds_per_epoch"]
+    assert math.isclose(row["log_px"], shipped["log_px"][:n].double().mean().item(), abs_tol=2e-3)
+    assert math.isclose(row["elbo"], shipped["elbo"][:n].double().mean().item(), abs_tol=2e-3)

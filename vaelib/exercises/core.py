@@ -199,6 +199,22 @@ def as_float(value: Any, name: str) -> float:
         raise Wrong(f"`{name}` should be a number, but it is a {type(value).__name__}.") from None
 
 
+def as_pair(value: Any, name: str, what: str) -> tuple[Any, Any]:
+    """The two results a learner's function returns, e.g. ``what="(estimate, standard error)"``; (None, None) means
+    not attempted."""
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise Wrong(f"`{name}` should return two results, {what}, not a {type(value).__name__}.")
+    if value[0] is None and value[1] is None:
+        raise NotAttempted(f"`{name}` still returns (None, None): fill in its body.")
+    return value[0], value[1]
+
+
+def as_estimate(value: Any, name: str) -> tuple[float, float]:
+    """A learner's Monte Carlo result, (estimate, standard error), as two floats."""
+    est, se = as_pair(value, name, "(estimate, standard error)")
+    return as_float(est, f"{name}(...)[0], the estimate"), as_float(se, f"{name}(...)[1], the standard error")
+
+
 def as_tensor(value: Any, name: str, shape: Sequence[int] | None = None) -> torch.Tensor:
     """The learner's result as a float64 tensor of the expected ``shape`` (a wrong shape is a hint, not an error)."""
     if value is None:

@@ -13,7 +13,7 @@ from typing import Any, Callable
 import torch
 from torch.distributions import Independent, Normal, kl_divergence
 
-from vaelib.exercises.core import (Feedback, Mistake, NotAttempted, Wrong, as_float, as_tensor, call, close, exercise,
+from vaelib.exercises.core import (Feedback, Mistake, Wrong, as_estimate, as_pair, as_tensor, call, close, exercise,
                                    fmt, match, passed)
 from vaelib.tables import format_mean_se
 
@@ -33,20 +33,12 @@ def _kl_elementwise(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return kl_divergence(Normal(mu, (0.5 * logvar).exp()), Normal(torch.zeros_like(mu), torch.ones_like(mu)))
 
 
-def _pair(out: Any, name: str) -> tuple[Any, Any]:
-    """The learner's two results; (None, None) means not attempted."""
-    if not isinstance(out, (tuple, list)) or len(out) != 2:
-        raise Wrong(f"`{name}` should return two results (a tuple), not a {type(out).__name__}.")
-    if out[0] is None and out[1] is None:
-        raise NotAttempted(f"`{name}` still returns (None, None): fill in its body.")
-    return out[0], out[1]
-
-
 @exercise("02.kl_grads", "the gradients of the KL by hand")
 def check_kl_grads(kl_grads: Callable[..., Any]) -> Feedback:
     """Check ``kl_grads(mu, logvar)`` -> (dKL/dmu, dKL/dlogvar), elementwise, against autograd."""
     mu, logvar = _gaussians(5, 3, seed=21)
-    g_mu, g_lv = _pair(call(kl_grads, mu.clone(), logvar.clone(), name="kl_grads"), "kl_grads")
+    g_mu, g_lv = as_pair(call(kl_grads, mu.clone(), logvar.clone(), name="kl_grads"), "kl_grads",
+                         "(∂KL/∂μ, ∂KL/∂logvar)")
     g_mu = as_tensor(g_mu, "kl_grads(...)[0]", shape=tuple(mu.shape))
     g_lv = as_tensor(g_lv, "kl_grads(...)[1]", shape=tuple(mu.shape))
     m, lv = mu.clone().requires_grad_(True), logvar.clone().requires_grad_(True)
@@ -124,8 +116,7 @@ def check_mc_kl(mc_kl: Callable[..., Any]) -> Feedback:
     if isinstance(out, torch.Tensor) and out.numel() > 1:
         raise Wrong(f"`mc_kl` returned a tensor of shape {tuple(out.shape)}: return two numbers, the average of the "
                     "n log-ratios and its standard error.")
-    est, se = _pair(out, "mc_kl")
-    est, se = as_float(est, "the estimate"), as_float(se, "the standard error")
+    est, se = as_estimate(out, "mc_kl")
 
     def log_ratio(z: torch.Tensor, lv_q: torch.Tensor = logvar) -> torch.Tensor:  # (n,)
         q = Normal(mu, (0.5 * lv_q).exp())

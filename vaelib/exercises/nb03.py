@@ -13,8 +13,8 @@ from typing import Any, Callable
 import torch
 from torch.distributions import Laplace, Normal
 
-from vaelib.exercises.core import (Feedback, Mistake, NotAttempted, Wrong, as_tensor, call, close, exercise, fmt,
-                                   match, passed, wrong)
+from vaelib.exercises.core import (Feedback, Mistake, Wrong, as_pair, as_tensor, call, close, exercise, fmt, match,
+                                   passed, wrong)
 from vaelib.gradients import pathwise_grad, random_quadratic
 from vaelib.tables import format_mean_se
 
@@ -25,15 +25,6 @@ KS_LIMIT = 2.7  # sqrt(n) * KS distance: a true Laplace(0, 1) sample exceeds it 
 def _square(z: torch.Tensor) -> torch.Tensor:
     """f(z) = sum_d z_d^2: (..., D) -> (...,)."""
     return z.pow(2).sum(-1)
-
-
-def _pair(out: Any, name: str) -> tuple[Any, Any]:
-    """The learner's two results; (None, None) means not attempted."""
-    if not isinstance(out, (tuple, list)) or len(out) != 2:
-        raise Wrong(f"`{name}` should return two tensors, (d/dμ, d/dlogvar), not a {type(out).__name__}.")
-    if out[0] is None and out[1] is None:
-        raise NotAttempted(f"`{name}` still returns (None, None): fill in its body.")
-    return out
 
 
 def _score_reference(f: Callable[[torch.Tensor], torch.Tensor], mu: torch.Tensor, logvar: torch.Tensor,
@@ -57,8 +48,8 @@ def check_score_grad(score_grad: Callable[..., Any]) -> Feedback:
     mu = torch.randn(d, generator=g, dtype=F64)
     logvar = torch.rand(d, generator=g, dtype=F64) * 2.0 - 1.2  # sigma from 0.55 to 1.2: sigma, sigma^2 differ
     eps = torch.randn(n, d, generator=g, dtype=F64)
-    g_mu, g_lv = _pair(call(score_grad, quad, mu.clone(), logvar.clone(), eps.clone(), name="score_grad"),
-                       "score_grad")
+    g_mu, g_lv = as_pair(call(score_grad, quad, mu.clone(), logvar.clone(), eps.clone(), name="score_grad"),
+                         "score_grad", "(d/dμ, d/dlogvar)")
     for part, name in ((g_mu, "d/dμ"), (g_lv, "d/dlogvar")):
         if isinstance(part, torch.Tensor) and tuple(part.shape) == (d,):
             raise Wrong(f"Your {name} has shape (D,): you averaged over the samples. Return the n per-sample "

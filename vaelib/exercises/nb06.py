@@ -12,7 +12,7 @@ from typing import Any, Callable
 import torch
 from torch.distributions import Independent, Normal
 
-from vaelib.exercises.core import (Feedback, Mistake, Wrong, as_float, as_tensor, call, close, exercise, fmt, match,
+from vaelib.exercises.core import (Feedback, Mistake, as_estimate, as_tensor, call, close, exercise, fmt, match,
                                    passed, wrong)
 
 F64 = torch.float64
@@ -29,13 +29,6 @@ def _components(n: int, d: int, seed: int, spread: float = 1.5) -> tuple[torch.T
 def _log_components(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """log q(z_m | x_j) for every draw m and component j, brute force: (M, N)."""
     return Independent(Normal(mu, (0.5 * logvar).exp()), 1).log_prob(z[:, None, :])
-
-
-def _pair(out: Any, name: str) -> tuple[float, float]:
-    """The learner's (estimate, standard error) pair as two floats."""
-    if not isinstance(out, (tuple, list)) or len(out) != 2:
-        raise Wrong(f"`{name}` should return two numbers, (estimate, standard error), not a {type(out).__name__}.")
-    return as_float(out[0], f"{name}(...)[0]"), as_float(out[1], f"{name}(...)[1]")
 
 
 @exercise("06.covariance", "the covariance of the aggregate posterior")
@@ -74,8 +67,8 @@ def check_mutual_information(mutual_information: Callable[..., Any]) -> Feedback
     g = torch.Generator().manual_seed(63)
     idx = torch.randint(len(mu), (300,), generator=g)  # (M,) components i
     z = mu[idx] + (0.5 * logvar[idx]).exp() * torch.randn(300, 2, generator=g, dtype=F64)  # (M, D)
-    est, se = _pair(call(mutual_information, mu.clone(), logvar.clone(), z.clone(), idx.clone(),
-                         name="mutual_information"), "mutual_information")
+    est, se = as_estimate(call(mutual_information, mu.clone(), logvar.clone(), z.clone(), idx.clone(),
+                               name="mutual_information"), "mutual_information")
     comp = _log_components(z, mu, logvar)  # (M, N)
     arange, n, m = torch.arange(len(z)), len(mu), len(z)
     own = comp[arange, idx]  # log q(z | x_i)
@@ -116,8 +109,8 @@ def check_reverse_kl(reverse_kl: Callable[..., Any]) -> Feedback:
     logvar = torch.tensor([-1.0, 0.4], dtype=F64)  # q = N(m, diag e^logvar): the exact KL(p || q) is known
     q = Independent(Normal(m, (0.5 * logvar).exp()), 1)
     n = 20_000
-    est, se = _pair(call(reverse_kl, q.log_prob, 2, n, torch.Generator().manual_seed(64), name="reverse_kl"),
-                    "reverse_kl")
+    est, se = as_estimate(call(reverse_kl, q.log_prob, 2, n, torch.Generator().manual_seed(64), name="reverse_kl"),
+                          "reverse_kl")
     exact = _kl_std_to_gaussian(m, logvar)
     p = Independent(Normal(torch.zeros(2, dtype=F64), torch.ones(2, dtype=F64)), 1)
     zp = torch.randn(200_000, 2, generator=torch.Generator().manual_seed(65), dtype=F64)

@@ -12,8 +12,8 @@ from typing import Any, Callable
 import torch
 from torch.distributions import Independent, Normal
 
-from vaelib.exercises.core import (Feedback, Mistake, Wrong, as_float, as_tensor, call, close, exercise, fmt, match,
-                                   passed, wrong)
+from vaelib.exercises.core import (Feedback, Mistake, Wrong, as_estimate, as_tensor, call, close, exercise, fmt,
+                                   match, passed, wrong)
 
 F64 = torch.float64
 
@@ -47,12 +47,6 @@ def check_kl_variance(kl_estimate_variance: Callable[..., Any]) -> Feedback:
                          "(small σ) far from the origin gives a noisy single-sample KL.")
 
 
-def _pair(out: Any, name: str) -> tuple[float, float]:
-    if not isinstance(out, (tuple, list)) or len(out) != 2:
-        raise Wrong(f"`{name}` should return two numbers, (mean, standard error), not a {type(out).__name__}.")
-    return as_float(out[0], f"{name}(...)[0]"), as_float(out[1], f"{name}(...)[1]")
-
-
 @exercise("07.paired_difference", "a paired difference and its standard error")
 def check_paired_difference(paired_gain: Callable[..., Any]) -> Feedback:
     """Check ``paired_gain(a, b)`` -> (mean of a - b, its SE = std(a - b) / sqrt(n)) for per-image values a, b (n,)."""
@@ -60,7 +54,7 @@ def check_paired_difference(paired_gain: Callable[..., Any]) -> Feedback:
     image = torch.randn(50, generator=g, dtype=F64) * 20 - 90  # which image it is: most of the spread
     b = image + torch.randn(50, generator=g, dtype=F64)
     a = image + 2.0 + torch.randn(50, generator=g, dtype=F64) * 1.5
-    mean, se = _pair(call(paired_gain, a.clone(), b.clone(), name="paired_gain"), "paired_gain")
+    mean, se = as_estimate(call(paired_gain, a.clone(), b.clone(), name="paired_gain"), "paired_gain")
     d = a - b
     ref, ref_se = d.mean().item(), d.std().item() / math.sqrt(len(d))
     fb = match(mean, ref, [Mistake(-ref, "Wrong sign: the gain of a over b is mean(a − b).")],
