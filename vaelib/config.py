@@ -6,8 +6,9 @@ test can set ``VAELIB_SMOKE`` or ``VAELIB_DATA`` with ``monkeypatch`` and see th
 Environment variables
 ---------------------
 ``VAELIB_SMOKE``  "1" shrinks data and epochs for CI (same code, smaller numbers).
-``VAELIB_DATA``   folder that holds ``MNIST/raw/`` (default ``<repo>/data``).
-``VAELIB_RUNS``   folder for checkpoints that notebooks train (default ``<repo>/runs``).
+``VAELIB_DATA``   folder that holds ``MNIST/raw/`` (default ``<repo>/data``; ``~/.cache/vaelib/data`` when installed).
+``VAELIB_RUNS``   folder for checkpoints that notebooks train (default ``<repo>/runs``; likewise).
+``VAELIB_THREADS`` torch threads for a notebook (default: 1 in smoke mode, else up to 2; see ``vaelib.notebook``).
 """
 from __future__ import annotations
 
@@ -21,8 +22,22 @@ import torch
 
 T = TypeVar("T")
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-PRETRAINED_DIR = REPO_ROOT / "pretrained"
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_ROOT = PACKAGE_DIR.parent
+# A clone has pyproject.toml and pretrained/ beside vaelib/. An installed wheel (pip, Colab) carries the manifest as
+# package data in vaelib/shipped/ and fetches the files it lists there on first use (vaelib.remote); its data and
+# runs default to a per-user cache folder instead of site-packages.
+IN_CLONE = (REPO_ROOT / "pyproject.toml").is_file()
+PRETRAINED_DIR = REPO_ROOT / "pretrained" if IN_CLONE else PACKAGE_DIR / "shipped"
+
+
+def user_folder(name: str) -> Path:
+    """Default home of ``name`` ("data", "runs"): ``<repo>/name`` in a clone, else ``$XDG_CACHE_HOME/vaelib/name``
+    (``~/.cache/vaelib/name``) for an installed vaelib."""
+    if IN_CLONE:
+        return REPO_ROOT / name
+    cache = os.environ.get("XDG_CACHE_HOME", "").strip() or Path.home() / ".cache"
+    return Path(cache).expanduser() / "vaelib" / name
 
 
 def smoke() -> bool:
@@ -43,7 +58,7 @@ def data_root(root: str | os.PathLike[str] | None = None) -> Path:
     if root is None:
         root = os.environ.get("VAELIB_DATA", "").strip() or None
     if root is None:
-        return REPO_ROOT / "data"
+        return user_folder("data")
     path = Path(root).expanduser().resolve()
     if not (path / "MNIST" / "raw").is_dir():
         if path.name == "raw" and path.parent.name == "MNIST":
@@ -56,7 +71,7 @@ def data_root(root: str | os.PathLike[str] | None = None) -> Path:
 def runs_dir() -> Path:
     """Folder for checkpoints trained by notebooks and the CLI (``$VAELIB_RUNS`` or ``<repo>/runs``)."""
     env = os.environ.get("VAELIB_RUNS", "").strip()
-    return Path(env).expanduser().resolve() if env else REPO_ROOT / "runs"
+    return Path(env).expanduser().resolve() if env else user_folder("runs")
 
 
 def seed_everything(seed: int) -> torch.Generator:

@@ -30,6 +30,7 @@ from torchvision.datasets.mnist import read_image_file, read_label_file
 
 from vaelib.checkpoint import file_digest
 from vaelib.config import data_root
+from vaelib.remote import RemoteError, download
 
 # MD5 of the uncompressed canonical files (the values torchvision's raw files have once extracted).
 MNIST_MD5 = {
@@ -97,10 +98,27 @@ def _extract_missing(folder: Path) -> None:
         os.replace(tmp, target)
 
 
+def mnist_mirrors() -> list[str]:
+    """Where MNIST's archives are fetched from: ``$VAELIB_MNIST_MIRROR`` if set, else torchvision's mirrors."""
+    env = os.environ.get("VAELIB_MNIST_MIRROR", "").strip()
+    return [env.rstrip("/") + "/"] if env else list(TorchvisionMNIST.mirrors)
+
+
 def _download(root: Path) -> None:
-    """Fetch MNIST through torchvision (needs internet) into ``root/MNIST/raw``."""
-    TorchvisionMNIST(str(root), train=True, download=True)
-    TorchvisionMNIST(str(root), train=False, download=True)
+    """Fetch MNIST's four archives (needs internet) into ``root/MNIST/raw`` from the first mirror that answers, and
+    decompress them, each checked against the canonical MD5 of its content."""
+    folder = root / "MNIST" / "raw"
+    for name in MNIST_MD5:
+        errors = []
+        for mirror in mnist_mirrors():
+            try:
+                download(f"{mirror}{name}.gz", folder / f"{name}.gz")
+                break
+            except RemoteError as err:
+                errors.append(err)
+        else:
+            raise errors[-1]
+    _extract_missing(folder)
 
 
 def _download_missing(resolved: Path, missing: list[str]) -> None:

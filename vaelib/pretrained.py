@@ -24,6 +24,7 @@ from vaelib.config import PRETRAINED_DIR, get_device, runs_dir
 from vaelib.data import MNIST, load_mnist
 from vaelib.evaluate import evaluate, paired_difference
 from vaelib.models import VAE
+from vaelib.remote import fetch_shipped
 from vaelib.train import TrainConfig, TrainResult, model_from_checkpoint, train
 
 MANIFEST = PRETRAINED_DIR / "manifest.json"
@@ -67,6 +68,7 @@ def verified_file(entry: dict[str, Any], key: str = "file", manifest: str | Path
                               f"train it with `python -m vaelib.build {entry['name']}`.")
     path = folder / entry[key]
     digest_key = "sha256" if key == "file" else key.replace("file", "sha256")
+    fetch_shipped(path, entry[digest_key])  # an installed vaelib fetches a missing file (vaelib.remote); a clone never
     if not path.is_file():
         raise PretrainedError(f"The shipped file {path} is missing: " + RESTORE.format(name=entry["name"]) + ".")
     if file_digest(path, "sha256") != entry[digest_key]:
