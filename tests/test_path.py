@@ -1,0 +1,99 @@
+"""A path through the series (issue 19, point 1): every notebook, found by glob (a new one too), opens with 3-5
+learning objectives, its prerequisites and an honest time for reading and exercises; the README's path gives the
+same times. Times are estimated, not measured: prose at 150-200 words a minute, about 10 minutes an exercise.
+Reads the notebooks' JSON only (no kernel): well under a second."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+WPM = (150, 200)        # words a minute for technical prose: slow and fast reader
+MIN_PER_EXERCISE = 10
+TIME = re.compile(r"\*\*Time:\*\* about (\d+) min: (\d+)–(\d+) min of reading \(([\d,]+) words of prose\)"
+                  r"(?: and (\d+) exercises? at about 10 min each)?\.")
+
+
+def prose_words(nb: nbformat.NotebookNode) -> int:
+    """Words of prose in the markdown cells (formulas and code spans left out)."""
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    text = re.sub(r"\$\$.*?\$\$", " ", text, flags=re.S)
+    text = re.sub(r"\$[^$\n]*\$|`[^`\n]*`|\(https?://[^)]*\)|\*\*Time:\*\*[^\n]*", " ", text)
+    return len(re.findall(r"[A-Za-z][A-Za-z'’-]*", text))
+
+
+def exercise_count(nb: nbformat.NotebookNode) -> int:
+    """Exercises: the markdown headings that start with "Exercise"."""
+    return sum(len(re.findall(r"^#+\s*Exercise\b", c.source, flags=re.M)) for c in nb.cells if c.cell_type == "markdown")
+
+
+def time_line(words: int, exercises: int) -> str:
+    """The header's time estimate for ``words`` of prose and ``exercises`` exercises."""
+    lo, hi = round(words / WPM[1]), round(words / WPM[0])
+    total = 5 * round((words / sum(WPM) * 2 + MIN_PER_EXERCISE * exercises) / 5)
+    tail = f" and {exercises} exercise{'s' * (exercises != 1)} at about 10 min each" if exercises else ""
+    return f"**Time:** about {total} min: {lo}–{hi} min of reading ({words:,} words of prose){tail}."
+
+
+def badge_line(url: str, name: str) -> str:
+    """The links at the top of notebook ``name``: open it in Colab, or launch it on Binder (JupyterLab)."""
+    slug = url.removeprefix("https://github.com/").strip("/")
+    return (f"[Open in Colab](https://colab.research.google.com/github/{slug}/blob/main/notebooks/{name}) · "
+            f"[Launch Binder](https://mybinder.org/v2/gh/{slug}/main?urlpath=lab/tree/notebooks/{name})")
+
+
+def header(path: Path) -> str:
+    return nbformat.read(path, as_version=4).cells[0].source
+
+
+def stated_minutes(path: Path) -> int:
+    found = TIME.search(header(path))
+    assert found, f"{path.name}: no time line in the header; add {time_line(0, 0)!r} with the numbers of test_path"
+    return int(found.group(1))
+
+
+def test_the_series_is_found():
+    assert len(NOTEBOOKS) >= 9 and NOTEBOOKS[0].name.startswith("00_")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_header_has_objectives_prerequisites_and_time(path):
+    text = header(path)
+    assert text.startswith("# "), f"{path.name}: the first cell is not the title"
+    learn = re.search(r"\*\*You will learn\*\*\n((?:- .*\n(?:  .*\n)*)+)", text + "\n")
+    assert learn, f"{path.name}: no **You will learn** list in the header"
+    bullets = re.findall(r"^- ", learn.group(1), flags=re.M)
+    assert 3 <= len(bullets) <= 5, f"{path.name}: {len(bullets)} learning objectives; keep 3-5"
+    prereq = re.search(r"\*\*Prerequisites:\*\*\s*(\S.*)", text)
+    assert prereq and len(prereq.group(1)) > 10, f"{path.name}: no prerequisites in the header"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_time_estimate_matches_the_notebook(path):
+    nb = nbformat.read(path, as_version=4)
+    words, exercises = prose_words(nb), exercise_count(nb)
+    found = TIME.search(nb.cells[0].source)
+    hint = f"write {time_line(words, exercises)!r} in the header"
+    assert found, f"{path.name}: no time line; {hint}"
+    total, lo, hi, said_words = (int(found.group(i).replace(",", "")) for i in (1, 2, 3, 4))
+    said_exercises = int(found.group(5) or 0)
+    assert said_exercises == exercises, f"{path.name}: says {said_exercises} exercises, has {exercises}; {hint}"
+    assert abs(said_words - words) <= 0.2 * words, f"{path.name}: says {said_words} words, has {words}; {hint}"
+    assert (lo, hi) == (round(said_words / WPM[1]), round(said_words / WPM[0])), hint
+    assert lo + MIN_PER_EXERCISE * exercises - 5 <= total <= hi + MIN_PER_EXERCISE * exercises + 5, hint
+
+
+def test_readme_path_gives_every_notebook_with_its_time():
+    readme = (ROOT / "README.md").read_text()
+    rows = {m.group(1): int(m.group(2)) for m in
+            re.finditer(r"^\|[^|\n]*\[[^\]]*\]\(notebooks/(\d\d_[\w-]+\.ipynb)\)[^\n]*?\|\s*about (\d+) min\s*\|",
+                        readme, flags=re.M)}
+    for path in NOTEBOOKS:
+        assert path.name in rows, f"README's path has no row for {path.name} (with 'about N min')"
+        assert rows[path.name] == stated_minutes(path), \
+            f"README gives {path.name} {rows[path.name]} min, its header {stated_minutes(path)} min"
+    assert "core path" in readme.lower() and "deep dive" in readme.lower()
