@@ -42,9 +42,18 @@ help:
 	@echo "make html       the course website in _build/html/ (notebooks executed; works offline)"
 	@echo "make fresh-check clone the committed repo into a temp folder and run make test + make lab there"
 
+# TORCH=cpu (e.g. `make lab TORCH=cpu` on a fresh clone): PyTorch's CPU-only build from its own index first, a few
+# hundred MB instead of the default Linux wheels with CUDA (about 3 GB to download); requirements.txt then finds it.
+TORCH ?=
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+ifneq ($(filter-out cpu,$(TORCH)),)
+  $(error TORCH=$(TORCH) is not a choice: use TORCH=cpu for the CPU-only PyTorch, or leave TORCH unset)
+endif
+
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(if $(TORCH),$(BIN)/python -m pip install --quiet --index-url $(TORCH_CPU_INDEX) torch torchvision)
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@

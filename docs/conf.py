@@ -12,6 +12,12 @@ widget renderer from a CDN.
 from __future__ import annotations
 
 import os
+from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: requirements.txt installs tomli there
+    import tomli as tomllib
 
 SMOKE = os.environ.get("VAELIB_SMOKE", "") not in ("", "0")
 
@@ -24,10 +30,10 @@ extensions = ["myst_nb", "sphinx.ext.mathjax", "sphinx-mathjax-offline"]
 
 # ------------------------------------------------------------------ sources
 root_doc = "README"
-include_patterns = ["README.md", "GLOSSARY.md", "notebooks/[0-9][0-9]_*.ipynb"]
+include_patterns = ["README.md", "GLOSSARY.md", "notebooks/[0-9][0-9]_*.ipynb", "docs/*.md"]
 # Pruned while walking the repository (the include patterns alone would still visit .venv).
 exclude_patterns = [".*", "_build", "build", "data", "runs", "pretrained", "vaelib", "tests", "tools",
-                    "benchmarks", "docs", "**.ipynb_checkpoints"]
+                    "benchmarks", "docs/_*", "binder", "**.ipynb_checkpoints"]
 
 myst_enable_extensions = ["dollarmath", "amsmath", "deflist"]
 myst_heading_anchors = 3
@@ -61,14 +67,18 @@ html_theme_options = {
     "show_navbar_depth": 1,
     "show_toc_level": 2,
     "use_download_button": True,
-    "article_header_end": ["download-notebook.html", "article-header-buttons.html"],
+    "article_header_end": ["download-notebook.html", "open-elsewhere.html", "article-header-buttons.html"],
     "use_fullscreen_button": False,
     "navigation_with_keys": False,
     "navbar_persistent": [],         # the sidebar has the search field; no second one in a header bar
     "announcement": ("Smoke build (VAELIB_SMOKE=1): small data and few epochs, so numbers and figures "
                      "are rough; make html without it builds the full edition." if SMOKE else ""),
 }
-html_context = {"default_mode": "light"}
+# The repository's one public URL (pyproject.toml [project.urls]); open-elsewhere.html builds each notebook
+# page's "Open in Colab" and "Launch Binder" links from it.
+REPOSITORY = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())[
+    "project"]["urls"]["Repository"]
+html_context = {"default_mode": "light", "repository_slug": REPOSITORY.removeprefix("https://github.com/").strip("/")}
 html_show_search_summary = False     # summaries fetch() each page, which browsers refuse on file://
 
 
@@ -81,6 +91,9 @@ def _add_toctree(app, docname: str, source: list[str]) -> None:
     source[0] += f"\n\n```{{toctree}}\n:hidden:\n:caption: Notebooks\n\n{entries}\n```\n"
     if "GLOSSARY" in found:
         source[0] += "\n```{toctree}\n:hidden:\n:caption: Reference\n\nGLOSSARY\n```\n"
+    guides = "\n".join(d for d in ("docs/instructors", "docs/grading", "docs/maintaining") if d in found)
+    if guides:
+        source[0] += f"\n```{{toctree}}\n:hidden:\n:caption: Teaching and maintaining\n\n{guides}\n```\n"
 
 
 def _svg_mathjax(app, config) -> None:

@@ -109,7 +109,7 @@ def test_notebooks_are_numbered_and_follow_the_anatomy():
         text = "\n".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "markdown")
         for heading in ("## Setup", "## Summary", "## Further reading"):
             assert heading in text, f"{path.name} lacks '{heading}'"
-        assert "seed_everything(" in path.read_text(), f"{path.name} does not seed"
+        assert "setup_notebook(seed=" in path.read_text(), f"{path.name} does not seed (call setup_notebook(seed=...))"
 
 
 def test_no_dataset_files_in_git():

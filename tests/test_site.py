@@ -55,7 +55,7 @@ def site(tmp_path_factory) -> Path:
     """The site, built once per session (smoke mode) into a temporary folder; returns its html folder."""
     stems = _test_notebooks()
     assert len(stems) >= 2, "the site test needs at least two notebooks to walk between"
-    patterns = ["README.md", "GLOSSARY.md", *(f"notebooks/{s}.ipynb" for s in stems)]
+    patterns = ["README.md", "GLOSSARY.md", "docs/*.md", *(f"notebooks/{s}.ipynb" for s in stems)]
     options = ["-D", "include_patterns=" + ",".join(patterns)]
     if len(stems) < len(list((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))):
         # the README links every notebook; links to the ones left out of this build are expected
