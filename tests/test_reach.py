@@ -277,7 +277,7 @@ def test_installed_wheel_runs_notebooks_offline(tmp_path, serve):
     env = {"PATH": os.environ["PATH"], "HOME": str(home), "VAELIB_SMOKE": "1", "VAELIB_REMOTE": f"{base}/repo",
            "VAELIB_MNIST_MIRROR": f"{base}/mnist", "MPLBACKEND": "agg", "VAELIB_THREADS": "1"}
     where = subprocess.run([str(python), "-c", "import vaelib.config as c; print(c.__file__, c.IN_CLONE)"],
-                           env=env, capture_output=True, text=True, check=True).stdout
+                           env=env, cwd=home, capture_output=True, text=True, check=True).stdout
     assert where.startswith(str(tmp_path / "venv")) and where.split()[1] == "False", where  # not the repository's
     for notebook in (NOTEBOOKS[0], ROOT / "notebooks" / "04_mnist_vae.ipynb"):
         work = tmp_path / notebook.stem
@@ -291,7 +291,7 @@ def test_installed_wheel_runs_notebooks_offline(tmp_path, serve):
     # a damaged file on the server is refused in one sentence, and nothing of it is left
     env["VAELIB_REMOTE"] = f"{base}/damaged"
     bad = subprocess.run([str(python), "-c", "from vaelib.pretrained import load_pretrained; load_pretrained('conv-d20')"],
-                         env=env, capture_output=True, text=True)
+                         env=env, cwd=home, capture_output=True, text=True)
     assert bad.returncode != 0
     message = bad.stderr.strip().splitlines()[-1].removeprefix("vaelib.remote.RemoteError: ")
     assert "does not match its sha256" in message, bad.stderr[-2000:]
