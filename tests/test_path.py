@@ -97,3 +97,26 @@ def test_readme_path_gives_every_notebook_with_its_time():
         assert rows[path.name] == stated_minutes(path), \
             f"README gives {path.name} {rows[path.name]} min, its header {stated_minutes(path)} min"
     assert "core path" in readme.lower() and "deep dive" in readme.lower()
+
+
+PAGES = [ROOT / "README.md", ROOT / "docs" / "instructors.md", ROOT / "docs" / "maintaining.md"]
+
+
+def test_readme_is_a_short_home_page_for_learners():
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 150, "the README is the learner's home page: keep it to about 150 lines"
+    for page in ("docs/instructors.md", "docs/maintaining.md"):
+        assert f"]({page})" in readme and (ROOT / page).is_file(), f"the README links {page}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_pages_name_no_build_machine_commit_or_outside_folder(page):
+    text = page.read_text()
+    assert not re.search(r"shared/data|\.\./shared|\blent\b", text), f"{page.name} speaks of the machine it was built on"
+    assert not re.search(r"\bcommit [0-9a-f]{7,40}\b|\b[0-9a-f]{7,12}\b(?![\w-])", text), f"{page.name} names a commit"
+
+
+def test_reference_hardware_is_named_once():
+    headers = "\n".join(header(p) for p in NOTEBOOKS)
+    places = [p.name for p in PAGES if "Xeon" in p.read_text()] + (["notebook headers"] if "Xeon" in headers else [])
+    assert places == ["maintaining.md"], f"the reference CPU is described in {places}; describe it once, in maintaining.md"

@@ -106,6 +106,16 @@ def test_notebook_pages_link_their_ipynb(site):
             f"{stem}.html's download link {link.group(1)} is not the committed notebook"
 
 
+def test_notebook_pages_open_in_colab_and_binder(site):
+    """Each notebook page links Colab and Binder, built from pyproject.toml's repository URL (issue 22)."""
+    slug = re.search(r'^Repository = "https://github.com/([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
+    for stem in _test_notebooks():
+        text = html.unescape((site / "notebooks" / f"{stem}.html").read_text())
+        assert f'href="https://colab.research.google.com/github/{slug}/blob/main/notebooks/{stem}.ipynb"' in text, stem
+        assert f'href="https://mybinder.org/v2/gh/{slug}/main?urlpath=lab/tree/notebooks/{stem}.ipynb"' in text, stem
+    assert (site / "docs" / "instructors.html").is_file() and (site / "docs" / "maintaining.html").is_file()
+
+
 def test_widgets_show_their_first_figure(site):
     """Each explorer's output carries a PNG of its first figure, and the page shows it, not a text repr."""
     executed = sorted((site.parent / "jupyter_execute" / "notebooks").glob("*.ipynb"))
