@@ -237,15 +237,16 @@ def _wheel(tmp_path: Path) -> Path:
 def _fresh_venv(tmp_path: Path, wheel: Path) -> Path:
     """A new virtual environment with the wheel installed, that sees this environment's packages but not its
     vaelib: a .pth line adds our site-packages folder to sys.path, whose own .pth files (the editable install's
-    finder among them) are not processed from there."""
+    finder among them) are not processed from there; the checks run outside the repository (cwd), so it is not on
+    sys.path either."""
     env = tmp_path / "venv"
     venv.create(env, with_pip=False, symlinks=True)
     python = env / "bin" / "python"
     site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                capture_output=True, text=True, check=True).stdout.strip())
-    (site / "shared-packages.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", "--no-index",
                     str(wheel)], check=True, capture_output=True)
+    (site / "shared-packages.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")  # after: pip never sees ours
     return python
 
 
