@@ -5,6 +5,7 @@ Reads the notebooks' JSON only (no kernel): well under a second."""
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import nbformat
@@ -12,38 +13,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-WPM = (150, 200)        # words a minute for technical prose: slow and fast reader
-MIN_PER_EXERCISE = 10
-TIME = re.compile(r"\*\*Time:\*\* about (\d+) min: (\d+)–(\d+) min of reading \(([\d,]+) words of prose\)"
-                  r"(?: and (\d+) exercises? at about 10 min each)?\.")
+sys.path.insert(0, str(ROOT / "tools"))
+from headers import (MIN_PER_EXERCISE, TIME, WPM, badge_line, exercise_count, fixed_first_code,  # noqa: E402
+                     prose_words, time_line, with_badges, with_time)
 
-
-def prose_words(nb: nbformat.NotebookNode) -> int:
-    """Words of prose in the markdown cells (formulas and code spans left out)."""
-    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
-    text = re.sub(r"\$\$.*?\$\$", " ", text, flags=re.S)
-    text = re.sub(r"\$[^$\n]*\$|`[^`\n]*`|\(https?://[^)]*\)|\*\*Time:\*\*[^\n]*", " ", text)
-    return len(re.findall(r"[A-Za-z][A-Za-z'’-]*", text))
-
-
-def exercise_count(nb: nbformat.NotebookNode) -> int:
-    """Exercises: the markdown headings that start with "Exercise"."""
-    return sum(len(re.findall(r"^#+\s*Exercise\b", c.source, flags=re.M)) for c in nb.cells if c.cell_type == "markdown")
-
-
-def time_line(words: int, exercises: int) -> str:
-    """The header's time estimate for ``words`` of prose and ``exercises`` exercises."""
-    lo, hi = round(words / WPM[1]), round(words / WPM[0])
-    total = 5 * round((words / sum(WPM) * 2 + MIN_PER_EXERCISE * exercises) / 5)
-    tail = f" and {exercises} exercise{'s' * (exercises != 1)} at about 10 min each" if exercises else ""
-    return f"**Time:** about {total} min: {lo}–{hi} min of reading ({words:,} words of prose){tail}."
-
-
-def badge_line(url: str, name: str) -> str:
-    """The links at the top of notebook ``name``: open it in Colab, or launch it on Binder (JupyterLab)."""
-    slug = url.removeprefix("https://github.com/").strip("/")
-    return (f"[Open in Colab](https://colab.research.google.com/github/{slug}/blob/main/notebooks/{name}) · "
-            f"[Launch Binder](https://mybinder.org/v2/gh/{slug}/main?urlpath=lab/tree/notebooks/{name})")
+__all__ = ["badge_line"]  # used by tests/test_reach.py
 
 
 def header(path: Path) -> str:
@@ -120,3 +94,24 @@ def test_reference_hardware_is_named_once():
     headers = "\n".join(header(p) for p in NOTEBOOKS)
     places = [p.name for p in PAGES if "Xeon" in p.read_text()] + (["notebook headers"] if "Xeon" in headers else [])
     assert places == ["maintaining.md"], f"the reference CPU is described in {places}; describe it once, in maintaining.md"
+
+
+def test_tools_headers_gives_a_new_notebook_its_header_and_first_cell():
+    """What `python tools/headers.py --write` does to a notebook written without them (e.g. a new one)."""
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# 10 · New\n\nHook.\n\n**You will learn**\n- a;\n- b;\n- c.\n\n"
+                                      "**Prerequisites:** 04 (training a VAE).\n\n**Runtime**: 20 s."),
+        nbformat.v4.new_code_cell("import torch"),
+        nbformat.v4.new_markdown_cell("### Exercise 1 · One\n\n" + "word " * 1750)])
+    url = "https://github.com/o/r"
+    nb.cells[0].source = with_badges(nb.cells[0].source, url, "10_new.ipynb")
+    nb.cells[0].source = with_time(nb.cells[0].source, prose_words(nb), exercise_count(nb))
+    nb.cells[1].source = fixed_first_code(nb.cells[1].source, url)
+    head = nb.cells[0].source
+    assert head.split("\n")[:3] == ["# 10 · New", "", badge_line(url, "10_new.ipynb")]
+    found = TIME.search(head)
+    assert found and found.group(1, 2, 3, 5) == ("20", "9", "12", "1"), head  # 1,762 words: 9-12 min + 10 min
+    assert head.index("**Prerequisites:**") < head.index("**Time:**") < head.index("**Runtime**")
+    assert nb.cells[1].source.startswith("try:  # vaelib") and nb.cells[1].source.endswith("\nimport torch")
+    assert f'REPO = "{url}"' in nb.cells[1].source
+    assert with_time(head, prose_words(nb), 1) == head  # idempotent
