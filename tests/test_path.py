@@ -86,14 +86,16 @@ def test_readme_is_a_short_home_page_for_learners():
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
 def test_pages_name_no_build_machine_commit_or_outside_folder(page):
     text = page.read_text()
-    assert not re.search(r"shared/data|\.\./shared|\blent\b", text), f"{page.name} speaks of the machine it was built on"
+    assert not re.search(r"shared/data|\.\./shared|\blent\b", text), \
+        f"{page.name} speaks of the machine it was built on"
     assert not re.search(r"\bcommit [0-9a-f]{7,40}\b|\b[0-9a-f]{7,12}\b(?![\w-])", text), f"{page.name} names a commit"
 
 
 def test_reference_hardware_is_named_once():
     headers = "\n".join(header(p) for p in NOTEBOOKS)
     places = [p.name for p in PAGES if "Xeon" in p.read_text()] + (["notebook headers"] if "Xeon" in headers else [])
-    assert places == ["maintaining.md"], f"the reference CPU is described in {places}; describe it once, in maintaining.md"
+    assert places == ["maintaining.md"], \
+        f"the reference CPU is described in {places}; describe it once, in maintaining.md"
 
 
 def test_tools_headers_gives_a_new_notebook_its_header_and_first_cell():

@@ -204,7 +204,8 @@ def test_make_accepts_torch_cpu_and_refuses_other_values(tmp_path):
     fake = ["VENV=" + str(tmp_path / "venv")]
     cpu = subprocess.run([make, "-n", "setup", "TORCH=cpu", *fake], cwd=ROOT, capture_output=True, text=True)
     steps = cpu.stdout.splitlines()
-    index = next(i for i, s in enumerate(steps) if "--index-url https://download.pytorch.org/whl/cpu torch torchvision" in s)
+    cpu_first = "--index-url https://download.pytorch.org/whl/cpu torch torchvision"
+    index = next(i for i, s in enumerate(steps) if cpu_first in s)
     assert index < next(i for i, s in enumerate(steps) if "-r requirements.txt" in s)
     default = subprocess.run([make, "-n", "setup", *fake], cwd=ROOT, capture_output=True, text=True)
     assert "download.pytorch.org" not in default.stdout
@@ -291,7 +292,8 @@ def test_installed_wheel_runs_notebooks_offline(tmp_path, serve):
     assert sorted(p.name for p in cache.iterdir()) == sorted(MNIST_MD5)  # fetched, checked, and nothing else left
     # a damaged file on the server is refused in one sentence, and nothing of it is left
     env["VAELIB_REMOTE"] = f"{base}/damaged"
-    bad = subprocess.run([str(python), "-c", "from vaelib.pretrained import load_pretrained; load_pretrained('conv-d20')"],
+    load = "from vaelib.pretrained import load_pretrained; load_pretrained('conv-d20')"
+    bad = subprocess.run([str(python), "-c", load],
                          env=env, cwd=home, capture_output=True, text=True)
     assert bad.returncode != 0
     message = bad.stderr.strip().splitlines()[-1].removeprefix("vaelib.remote.RemoteError: ")

@@ -36,7 +36,8 @@ def notebook_threads() -> int:
     env = os.environ.get("VAELIB_THREADS", "").strip()
     if env:
         if not env.isdigit() or int(env) < 1:
-            raise ValueError(f"VAELIB_THREADS={env!r} is not a positive whole number: set it to e.g. 1 or 2, or unset it.")
+            raise ValueError(f"VAELIB_THREADS={env!r} is not a positive whole number: set it to e.g. 1 or 2, "
+                             "or unset it.")
         return int(env)
     return 1 if smoke() else max(1, min(MAX_THREADS, os.cpu_count() or 1))
 
