@@ -25,9 +25,11 @@ MIN_PER_EXERCISE = 10
 TIME = re.compile(r"\*\*Time:\*\* about (\d+) min: (\d+)–(\d+) min of reading \(([\d,]+) words of prose\)"
                   r"(?: and (\d+) exercises? at about 10 min each)?\.")
 BOOTSTRAP = '''try:  # vaelib is this series' helper package: outside a clone of the repository, install it first
-    import vaelib
+    import vaelib  # noqa: F401
 except ModuleNotFoundError:
-    import importlib, subprocess, sys
+    import importlib
+    import subprocess
+    import sys
     REPO = "{url}"
     if "google.colab" not in sys.modules:  # on Colab this cell installs it (and fetches models on first use)
         raise ModuleNotFoundError(f"This notebook needs vaelib: run `pip install git+{{REPO}}`, "
