@@ -26,6 +26,7 @@ import nbformat
 import pytest
 import yaml
 
+import vaelib.data as data_mod
 import vaelib.remote as remote
 from test_faults import assert_one_sentence
 from test_path import NOTEBOOKS, badge_line
@@ -168,6 +169,27 @@ def test_fetch_shipped_only_where_vaelib_is_installed(tmp_path, serve, monkeypat
     monkeypatch.delenv("VAELIB_REMOTE")
     monkeypatch.setattr(remote, "IN_CLONE", True)  # the URL from pyproject.toml (this checkout's metadata may be older)
     assert remote.raw_url("pretrained/m.pt") == f"{URL}/raw/main/pretrained/m.pt"
+
+
+def test_mnist_is_fetched_from_a_mirror_and_checked(tmp_path, serve, monkeypatch):
+    """Stand-in files with their own MD5s: fetched from the mirror, decompressed and checked; a damaged archive is
+    refused in one sentence and leaves no file and no folder behind."""
+    files = {name: os.urandom(64) + name.encode() for name in MNIST_MD5}
+    monkeypatch.setattr(data_mod, "MNIST_MD5", {n: hashlib.md5(b).hexdigest() for n, b in files.items()})
+    for kind in ("good", "damaged"):
+        (tmp_path / kind).mkdir()
+        for name, payload in files.items():
+            blob = gzip.compress(payload) if kind == "good" or "labels" in name else gzip.compress(payload[::-1])
+            (tmp_path / kind / f"{name}.gz").write_bytes(blob)
+    base = serve(tmp_path)
+    monkeypatch.setenv("VAELIB_MNIST_MIRROR", f"{base}/good")
+    root = data_mod.ensure_mnist(tmp_path / "data")
+    assert {p.name: p.read_bytes() for p in (root / "MNIST" / "raw").iterdir()} == files
+    monkeypatch.setenv("VAELIB_MNIST_MIRROR", f"{base}/damaged")
+    with pytest.raises(data_mod.DataError) as err:
+        data_mod.ensure_mnist(tmp_path / "other")
+    assert_one_sentence(err)
+    assert not (tmp_path / "other").exists()
 
 
 # --- repo2docker (Binder, JupyterHub) ---------------------------------------------------------------------------------

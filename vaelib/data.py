@@ -146,7 +146,7 @@ def _download_missing(resolved: Path, missing: list[str]) -> None:
 
 def ensure_mnist(root: str | Path | None = None, download: bool = True) -> Path:
     """Return a verified data root: raw files as they are, missing ones decompressed from their ``.gz`` or, with
-    ``download``, fetched through torchvision; an existing file is never replaced or deleted."""
+    ``download``, fetched from a mirror (``mnist_mirrors``); an existing file is never replaced or deleted."""
     resolved = data_root(root)  # resolved once; every step below uses this folder
     folder = resolved / "MNIST" / "raw"
     _extract_missing(folder)
