@@ -17,6 +17,7 @@ import subprocess
 import sys
 import sysconfig
 import threading
+import time
 import tomllib
 import venv
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -294,8 +295,10 @@ def _www(tmp_path: Path) -> Path:
 def test_installed_wheel_runs_notebooks_offline(tmp_path, serve):
     if not (data_root() / "MNIST" / "raw").is_dir():
         pytest.skip("needs MNIST's raw files to serve (VAELIB_DATA)")
+    t0 = time.monotonic()
     python = _fresh_venv(tmp_path, _wheel(tmp_path))
     base = serve(_www(tmp_path))
+    times = {"wheel, venv and server": time.monotonic() - t0}
     home = tmp_path / "home"
     home.mkdir()
     env = {"PATH": os.environ["PATH"], "HOME": str(home), "VAELIB_SMOKE": "1", "VAELIB_REMOTE": f"{base}/repo",
@@ -310,6 +313,7 @@ def test_installed_wheel_runs_notebooks_offline(tmp_path, serve):
         run = subprocess.run([str(python), "-c", RUN_NOTEBOOK, str(work / notebook.name), str(work)], env=env,
                              cwd=work, capture_output=True, text=True, timeout=600)
         assert run.returncode == 0, f"{notebook.name} failed from an installed wheel:\n{run.stderr[-4000:]}"
+        times[notebook.stem] = time.monotonic() - t0 - sum(times.values())
     cache = home / ".cache" / "vaelib" / "data" / "MNIST" / "raw"
     assert sorted(p.name for p in cache.iterdir()) == sorted(MNIST_MD5)  # fetched, checked, and nothing else left
     # a damaged file on the server is refused in one sentence, and nothing of it is left
@@ -323,3 +327,5 @@ def test_installed_wheel_runs_notebooks_offline(tmp_path, serve):
     assert_one_sentence(message)
     shipped = Path(where.split()[0]).parent / "shipped"
     assert not [p.name for p in shipped.iterdir() if p.name.startswith("conv-d20")]
+    times["damaged file"] = time.monotonic() - t0 - sum(times.values())
+    print("installed wheel, offline:", ", ".join(f"{k} {v:.0f} s" for k, v in times.items()))
