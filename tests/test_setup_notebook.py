@@ -2,6 +2,9 @@
 Reference: seed_everything's own generator, and the thread policy as its docstring states it. About 1 s."""
 from __future__ import annotations
 
+import sys
+import types
+
 import matplotlib
 import pytest
 import torch
@@ -48,3 +51,13 @@ def test_setup_seeds_sets_threads_and_theme_and_prints_the_run(monkeypatch, thre
     assert threads == [1]
     out = capsys.readouterr().out
     assert "mode: SMOKE" in out and f"downloads it into {tmp_path.resolve()}" in out
+
+
+def test_colab_widget_manager_is_turned_on_only_on_colab(monkeypatch):
+    calls = []
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    assert notebook._colab_widgets() is False
+    colab = types.ModuleType("google.colab")
+    colab.output = types.SimpleNamespace(enable_custom_widget_manager=lambda: calls.append("on"))
+    monkeypatch.setitem(sys.modules, "google.colab", colab)
+    assert notebook._colab_widgets() is True and calls == ["on"]

@@ -7,6 +7,7 @@ module of its own rather than a function of ``config``.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,11 +43,23 @@ def notebook_threads() -> int:
     return 1 if smoke() else max(1, min(MAX_THREADS, os.cpu_count() or 1))
 
 
+def _colab_widgets() -> bool:
+    """On Colab, turn on its manager for third-party widgets (ipympl's figures, the explorers); True if it did."""
+    colab = sys.modules.get("google.colab")  # imported by Colab's kernel at start; never imported here
+    output = getattr(colab, "output", None)
+    if output is None:
+        return False
+    output.enable_custom_widget_manager()
+    return True
+
+
 def setup_notebook(seed: int = 0, theme: str | None = None) -> NotebookRun:
-    """Set torch's threads, the series' figure theme ("talk" with ``VAELIB_TALK=1``) and every seed; print the run
-    (mode, device, torch, threads; where MNIST will go when it is not there yet); return the seeded generator & co."""
+    """Set torch's threads, the series' figure theme ("talk" with ``VAELIB_TALK=1``), every seed and, on Colab, its
+    widget manager; print the run (mode, device, torch, threads; where MNIST will go when it is not there yet);
+    return the seeded generator and the settings."""
     threads = notebook_threads()
     torch.set_num_threads(threads)
+    _colab_widgets()
     context = set_theme(theme)
     gen = seed_everything(seed)
     root = data_root()
