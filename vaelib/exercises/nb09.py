@@ -32,7 +32,7 @@ def check_sample_spread(spread_fn: Callable[..., Any]) -> Feedback:
     g = torch.Generator().manual_seed(rng.randrange(2**31))
     for n in (5, rng.randint(7, 40)):
         probs = torch.rand(n, 784, generator=g, dtype=F64) ** rng.choice([1, 2, 3])  # (n, 784) in [0, 1]
-        answer = as_float(call(spread_fn, probs.clone(), name="spread"), "spread(probs)")
+        answer = as_float(call(spread_fn, probs.clone(), name="sample_spread_of"), "sample_spread_of(probs)")
         d = torch.cdist(probs, probs)  # (n, n), zero diagonal
         mistakes = [
             Mistake(d.mean().item(), "You averaged over all n² pairs, including each image with itself (distance 0): "
@@ -86,7 +86,7 @@ def check_free_bits(free_bits_fn: Callable[..., Any]) -> Feedback:
     cases = ((91, (8, 5), 1.0), (rng.randrange(2**31), (rng.randint(10, 40), rng.randint(3, 12)), rng.uniform(0.2, 0.8)))
     for seed, (B, D), lam in cases:  # a fixed case where each usual mistake gives its own value, then a drawn one
         mu, logvar = _fb_case(torch.Generator().manual_seed(seed), B, D)
-        mean, g_mu = _fb_mean_and_grads(free_bits_fn, mu, logvar, lam, "free_bits_kl")
+        mean, g_mu = _fb_mean_and_grads(free_bits_fn, mu, logvar, lam, "free_bits_term")
         q = Normal(mu.clone().requires_grad_(True), (0.5 * logvar).exp())
         kl_bd = kl_divergence(q, Normal(0.0, 1.0))  # (B, D) the reference, from torch.distributions
         kl_d = kl_bd.mean(0)  # (D,)
