@@ -59,9 +59,10 @@ def test_kl_per_dimension_and_active_units_match_known_posteriors():
     D, N = 5, 300
     g = torch.Generator().manual_seed(3)
     scale = torch.tensor([1e-2, 1e-4, 0.0, 3e-3, 5e-5], dtype=F64)  # dims 2 and 4: mu (nearly) constant in x
-    model = LinearVAE(torch.randn(784, D, generator=g, dtype=F64) * scale, torch.tensor([0.0, 0.5, -1.0, 0.0, 0.2], dtype=F64),
-                      torch.tensor([-2.0, -0.1, 0.3, -1.0, 0.0], dtype=F64), torch.randn(D, 784, generator=g, dtype=F64),
-                      torch.zeros(784, dtype=F64))
+    model = LinearVAE(torch.randn(784, D, generator=g, dtype=F64) * scale,
+                      torch.tensor([0.0, 0.5, -1.0, 0.0, 0.2], dtype=F64),
+                      torch.tensor([-2.0, -0.1, 0.3, -1.0, 0.0], dtype=F64),
+                      torch.randn(D, 784, generator=g, dtype=F64), torch.zeros(784, dtype=F64))
     x = images(N, seed=4)
     rep = diagnose(model, x, binarized=False, threshold=0.01)
     mu = x.to(F64) / 255 @ model.w_enc + model.b_enc

@@ -1,5 +1,6 @@
-"""Notebook 09's exercise checks: the stub is "not attempted", reference solutions written independently of the checks
-pass (also when written another way), each usual mistake gets its hint, NaN is wrong, and learner errors are reported."""
+"""Notebook 09's exercise checks: the stub is "not attempted", reference solutions written independently of the
+checks pass (also when written another way), each usual mistake gets its hint, NaN is wrong, and learner errors are
+reported."""
 from __future__ import annotations
 
 import itertools
@@ -117,7 +118,8 @@ def test_notebook_solutions_pass_and_stubs_do_not():
             exec(cell.source, ns_stub)
         if "solution" in tags:
             exec(solution_code(cell), ns_sol)
-    checks = {"09.spread": ("check_sample_spread", "sample_spread_of"), "09.free_bits": ("check_free_bits", "free_bits_term"),
+    checks = {"09.spread": ("check_sample_spread", "sample_spread_of"),
+              "09.free_bits": ("check_free_bits", "free_bits_term"),
               "09.shuffle": ("check_shuffle_index", "shuffle_index")}
     for ex, (check, name) in checks.items():
         assert getattr(nb09, check)(ns_stub[name]).status == NOT_ATTEMPTED, ex

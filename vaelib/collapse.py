@@ -59,7 +59,8 @@ class CollapseReport:
 
     def __str__(self) -> str:
         return (f"KL {self.kl:.2f} nats | {self.n_active} of {len(self.active)} units active | shuffle gap "
-                f"{self.shuffle_gap:.2f} ± {self.shuffle_gap_se:.2f} nats | prior-sample spread {self.sample_spread:.2f}")
+                f"{self.shuffle_gap:.2f} ± {self.shuffle_gap_se:.2f} nats | "
+                f"prior-sample spread {self.sample_spread:.2f}")
 
 
 def derangement(n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> torch.Tensor:

@@ -14,7 +14,7 @@ import torch
 from scipy.spatial.distance import pdist
 from torch.distributions import Normal, kl_divergence
 
-from vaelib.exercises.core import Feedback, Mistake, Wrong, as_float, as_tensor, call, exercise, fmt, match, passed
+from vaelib.exercises.core import Feedback, Mistake, Wrong, as_float, as_tensor, call, exercise, match, passed
 
 F64 = torch.float64
 
@@ -83,7 +83,8 @@ def check_free_bits(free_bits_fn: Callable[..., Any]) -> Feedback:
     """Check ``free_bits_fn(mu, logvar, lam)`` -> (B,): its batch mean must be sum_d max(lam, mean_b KL_bd), with
     no gradient through the dimensions whose batch-average KL is below lam."""
     rng = _fresh_rng()
-    cases = ((91, (8, 5), 1.0), (rng.randrange(2**31), (rng.randint(10, 40), rng.randint(3, 12)), rng.uniform(0.2, 0.8)))
+    drawn = (rng.randrange(2**31), (rng.randint(10, 40), rng.randint(3, 12)), rng.uniform(0.2, 0.8))
+    cases = ((91, (8, 5), 1.0), drawn)
     for seed, (B, D), lam in cases:  # a fixed case where each usual mistake gives its own value, then a drawn one
         mu, logvar = _fb_case(torch.Generator().manual_seed(seed), B, D)
         mean, g_mu = _fb_mean_and_grads(free_bits_fn, mu, logvar, lam, "free_bits_term")
@@ -114,9 +115,9 @@ def check_free_bits(free_bits_fn: Callable[..., Any]) -> Feedback:
         below = kl_d.detach() < lam
         if not torch.allclose(g_mu, ref_mu, rtol=1e-6, atol=1e-10):
             if below.any() and g_mu[:, below].abs().max() > 0:
-                raise Wrong("Your value is right but the dimensions below λ still get a gradient: their KL must count "
-                            "as the constant λ (torch.clamp(kl, min=lam) or torch.maximum does that; a .detach() trick "
-                            "that keeps the gradient does not).")
+                raise Wrong("Your value is right but the dimensions below λ still get a gradient: their KL must "
+                            "count as the constant λ (torch.clamp(kl, min=lam) or torch.maximum does that; a "
+                            ".detach() trick that keeps the gradient does not).")
             raise Wrong("Your value is right but its gradient with respect to mu is not: use torch operations "
                         "throughout, and average over the batch before clamping.")
     return passed("Right: below λ a dimension's KL is the constant λ, so nothing pushes its posterior to the prior; "
@@ -161,7 +162,8 @@ def check_shuffle_index(shuffle_index: Callable[..., Any]) -> Feedback:
             draws.append(tuple(idx.tolist()))
     if len(set(draws)) < 3:
         raise Wrong("Different seeds gave the same shuffle: a fixed roll pairs each image with its neighbour every "
-                    "time, and if the data are sorted (by digit, say) neighbours look alike. Draw a random order first.")
+                    "time, and if the data are sorted (by digit, say) neighbours look alike. Draw a random order "
+                    "first.")
     return passed(f"Right: a random derangement, reproducible from its generator (checked at n = {sizes[0]}, "
                   f"{sizes[1]} and 8). vaelib.collapse.derangement does the same for the shuffle test of diagnose; "
                   f"{len(set(draws))} of {len(draws)} seeds gave different shuffles of 8.")
