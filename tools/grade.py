@@ -22,7 +22,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-from vaelib.exercises import nb00, nb01, nb02, nb03, nb04, nb05, nb06, nb07, nb08  # noqa: F401 (fills REGISTRY)
+from vaelib.exercises import nb00, nb01, nb02, nb03, nb04, nb05, nb06, nb07, nb08, nb09  # noqa: F401 (fills REGISTRY)
 from vaelib.exercises.core import REGISTRY, REPORT_ENV
 from vaelib.exercises.editions import EXERCISE, cells_by_role
 

@@ -160,12 +160,14 @@ def mc_kl(post: Any, z: torch.Tensor, log_prior_z: torch.Tensor) -> torch.Tensor
 
 @dataclass
 class ELBOTerms:
-    """Per-example terms, each of shape ``(B,)``: ``elbo = -recon - kl``; and the code ``z`` (B, D) they used."""
+    """Per-example terms, each of shape ``(B,)``: ``elbo = -recon - kl``; the code ``z`` (B, D) they used, and the
+    posterior ``post`` it was drawn from (for objectives that look inside the KL, such as free bits)."""
 
     recon: torch.Tensor
     kl: torch.Tensor
     elbo: torch.Tensor
     z: torch.Tensor | None = None
+    post: Any = None
 
 
 def elbo_terms(model: LatentVariableModel, x: torch.Tensor, generator: torch.Generator | None = None,
@@ -179,7 +181,16 @@ def elbo_terms(model: LatentVariableModel, x: torch.Tensor, generator: torch.Gen
     if kl == "auto":
         kl = "closed" if getattr(model, "has_closed_kl", True) else "mc"
     kl_term = closed_form_kl(model, post) if kl == "closed" else mc_kl(post, z, model.log_prior(z))
-    return ELBOTerms(recon=recon, kl=kl_term, elbo=-recon - kl_term, z=z)
+    return ELBOTerms(recon=recon, kl=kl_term, elbo=-recon - kl_term, z=z, post=post)
+
+
+def free_bits_kl(mu: torch.Tensor, logvar: torch.Tensor, free_bits: float) -> torch.Tensor:
+    """The KL term of the free-bits objective (Kingma et al., 2016), per example ``(B,)``: each latent dimension d
+    whose KL, averaged over the batch, is below ``free_bits`` nats counts as exactly ``free_bits`` (no gradient),
+    so its batch mean is sum_d max(free_bits, mean_b KL_bd). A training objective, not a bound. Notebook 09."""
+    kl_bd = kl_std_normal(mu.unsqueeze(-1), logvar.unsqueeze(-1))  # (B, D): one KL per example and dimension
+    below = kl_bd.mean(0) < free_bits  # (D,)
+    return torch.where(below, torch.full_like(kl_bd, free_bits), kl_bd).sum(-1)
 
 
 def reduce_batch(values: torch.Tensor, reduction: Literal["mean", "sum"] = "mean") -> torch.Tensor:

@@ -28,10 +28,13 @@ from vaelib.checkpoint import check_config, checkpoint_lock, load_checkpoint, lo
 from vaelib.config import PRETRAINED_DIR, get_device, runs_dir
 from vaelib.data import MNIST, DataError, batch_indices, load_mnist, pixels
 from vaelib.evaluate import evaluate
-from vaelib.losses import elbo_terms
+from vaelib.losses import elbo_terms, free_bits_kl
 from vaelib.models import VAE, ModelConfig, build_model
 
 HISTORY_KEYS = ("train_elbo", "train_recon", "train_kl", "val_elbo", "val_recon", "val_kl", "seconds")
+
+
+_KEY_SKIPS_DEFAULT = {"free_bits": 0.0}  # fields added after runs/ names were first hashed -> their defaults
 
 
 class TrainingDiverged(RuntimeError):
@@ -59,6 +62,7 @@ class TrainConfig:
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16: the linear layers under autocast (pays on CPUs with AMX)
     adam_beta1: float = 0.9                   # Adam's first beta (0.8 suits the fast recipe's high peak lr)
     init_output_bias: bool = False            # decoder's last bias = logit of the mean training image
+    free_bits: float = 0.0                    # nats per latent dim the KL term leaves free (Kingma et al. 2016; nb 09)
 
     def __post_init__(self) -> None:
         problems = [msg for bad, msg in (
@@ -75,6 +79,9 @@ class TrainConfig:
             (self.kl_reduction not in ("sum", "mean"), f"kl_reduction must be 'sum' or 'mean' (got {self.kl_reduction!r})"),
             (self.limit is not None and self.limit < 1, f"limit must be >= 1 or None (got {self.limit})"),
             (self.z_penalty < 0 or self.decoder_l2 < 0, "z_penalty and decoder_l2 must be >= 0"),
+            (not self.free_bits >= 0, f"free_bits must be >= 0 (got {self.free_bits})"),
+            (self.free_bits > 0 and (self.model.latent, self.model.prior) != ("gaussian", "standard"),
+             "free_bits needs the Gaussian posterior and the standard prior (its KL per dimension)"),
         ) if bad]
         if problems:
             raise ValueError("Invalid training config: " + "; ".join(problems) + ".")
@@ -89,8 +96,10 @@ class TrainConfig:
         return cls(**{**d, "model": ModelConfig.from_dict(d["model"])})
 
     def key(self) -> str:
-        """Short stable hash of the config, used in default checkpoint names."""
-        return hashlib.sha1(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:10]
+        """Short stable hash of the config, used in default checkpoint names; a field added later leaves the hash
+        of a config that keeps its default unchanged, so runs/ files trained before it are still found."""
+        d = {k: v for k, v in self.to_dict().items() if not (k in _KEY_SKIPS_DEFAULT and v == _KEY_SKIPS_DEFAULT[k])}
+        return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
 
     def lr_at(self, epoch: int, step: int = 0, steps_per_epoch: int = 1) -> float:
         """Learning rate for step ``step`` of ``epoch`` (stateless, so resuming needs no scheduler state).
@@ -128,11 +137,13 @@ def training_loss(model: VAE, cfg: TrainConfig, x: torch.Tensor, gen: torch.Gene
     per-example ELBO terms (elbo, recon, kl) stacked as (3, B) for the epoch's history.
 
     loss = mean_b [recon_b + beta * kl_b (/ D with kl_reduction="mean") + z_penalty ||z_b||^2 / 2]
-           + decoder_l2 * sum of squared decoder weights.
+           + decoder_l2 * sum of squared decoder weights,
+    where with ``free_bits`` > 0 kl_b is the free-bits KL (``vaelib.losses.free_bits_kl``); the history keeps the true KL.
     """
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
         terms = elbo_terms(model, x, gen)  # the model returns fp32 from its bf16 layers: the terms stay fp32
-    kl = terms.kl / model.latent_dim if cfg.kl_reduction == "mean" else terms.kl
+    kl = free_bits_kl(*terms.post.params(), cfg.free_bits) if cfg.free_bits else terms.kl
+    kl = kl / model.latent_dim if cfg.kl_reduction == "mean" else kl
     per_example = terms.recon + beta * kl
     if cfg.z_penalty:
         per_example = per_example + cfg.z_penalty * 0.5 * terms.z.pow(2).sum(-1)
