@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Ellipse
 from sklearn.neighbors import KNeighborsClassifier
 
+from vaelib.checks import count, images, tensor
 from vaelib.data import batch_indices, pixels
 from vaelib.losses import LatentVariableModel, Posterior, kl_std_normal
 from vaelib.models import VAE
@@ -24,16 +25,19 @@ from vaelib.plots import get_axes
 @torch.no_grad()
 def encode_dataset(model: LatentVariableModel, x: torch.Tensor, *, binarized: bool = True, seed: int = 0,
                    batch_size: int = 1000, dtype: torch.dtype | None = None) -> Posterior:
-    """Encode uint8 images ``x`` (N, 784) in batches, in eval mode, with one seeded binarization: q(z|x) for all
+    """Encode images ``x`` (N, 784) -- uint8 pixels 0-255, or floats in [0, 1] taken as they are, never rescaled
+    twice -- in batches, in eval mode, with one seeded binarization: q(z|x) for all
     N images as one posterior object (a ``DiagonalGaussian`` with ``.mu``, ``.logvar`` of shape (N, D); a vMF
     or a point mass for those models). ``dtype`` casts its tensors (float64 for the aggregate posterior)."""
+    images(x, "x")
+    batch_size = count(batch_size, "batch_size")
     if hasattr(model, "eval"):
         model.eval()
     gen = torch.Generator(device=x.device).manual_seed(seed)
     parts = [model.encode(pixels(x[idx], binarized, gen))
              for idx in batch_indices(len(x), batch_size, shuffle=False, device=x.device)]
     if not parts:
-        raise ValueError("encode_dataset got no images: pass a non-empty (N, 784) uint8 tensor.")
+        raise ValueError("encode_dataset got no images (x is empty): pass a non-empty (N, 784) uint8 tensor.")
     params = [torch.cat(p) for p in zip(*(q.params() for q in parts))]
     return type(parts[0])(*[p.to(dtype) if dtype is not None and p.is_floating_point() else p for p in params])
 
