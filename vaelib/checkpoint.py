@@ -201,7 +201,8 @@ def load_model_state(model: nn.Module, state_dict: dict[str, torch.Tensor], path
     missing or extra tensors, wrong shapes) instead of PyTorch's multi-line error."""
     bad = nonfinite_tensors(state_dict)
     if bad:
-        raise CheckpointError(f"{path} holds non-finite weights (NaN or inf) in {', '.join(bad[:3])}: it comes from a "
+        raise CheckpointError(f"{path} holds non-finite weights (NaN or inf) in its state_dict ({', '.join(bad[:3])}): "
+                              "it comes from a "
                               "diverged run; use an earlier checkpoint, or retrain with a lower learning rate.")
     own = model.state_dict()
     missing, extra = sorted(set(own) - set(state_dict)), sorted(set(state_dict) - set(own))

@@ -119,3 +119,10 @@ def unit_interval(x: torch.Tensor, name: str) -> None:
     if lo < 0 or hi > 1:
         raise fail(name, "holds floats outside [0, 1]", f"min {lo:g}, max {hi:g}",
                    f"uint8 pixels 0-255 ({name}.to(torch.uint8)) or floats in [0, 1] ({name} / 255), never both scalings")
+
+
+def gaussians(mu: Any, logvar: Any, mu_name: str = "mu", logvar_name: str = "logvar", ndim: int = 2) -> None:
+    """Check a batch of diagonal Gaussians: ``mu`` and ``logvar`` finite, non-empty, ``ndim``-D, of one shape."""
+    tensor(mu, mu_name, ndim=ndim)
+    tensor(logvar, logvar_name, ndim=ndim)
+    same_shape(mu, logvar, mu_name, logvar_name)

@@ -184,6 +184,8 @@ class MNIST:
 def load_mnist(root: str | Path | None = None, *, val_size: int = VAL_SIZE, limit: int | None = None,
                device: torch.device | str = "cpu", download: bool = True) -> MNIST:
     """Load MNIST once into tensors with torchvision's reader; ``limit`` caps each split (smoke mode)."""
+    val_size = count(val_size, "val_size", minimum=0)
+    limit = None if limit is None else count(limit, "limit")
     folder = ensure_mnist(root, download=download) / "MNIST" / "raw"
     images = read_image_file(str(folder / "train-images-idx3-ubyte")).reshape(-1, 784)  # (60000, 784) uint8
     labels = read_label_file(str(folder / "train-labels-idx1-ubyte"))

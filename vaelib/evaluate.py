@@ -30,8 +30,8 @@ def mean_se(values: torch.Tensor) -> tuple[float, float]:
 def paired_difference(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
     """Mean and standard error of a - b over the same examples (N,): the SE of the *paired* differences,
     usually far smaller than the two SEs combined, since most of the spread is which image it is."""
-    tensor(a, "a", ndim=1, floating=False, finite=False)
-    tensor(b, "b", ndim=1, floating=False, finite=False)
+    tensor(a, "a", ndim=1, floating=False)
+    tensor(b, "b", ndim=1, floating=False)
     same_shape(a, b, "a", "b")
     return mean_se(a.double() - b.double())
 

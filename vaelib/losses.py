@@ -180,6 +180,11 @@ def mc_kl(post: Any, z: torch.Tensor, log_prior_z: torch.Tensor) -> torch.Tensor
     where the closed form has none. Inside the ELBO that noise is correlated with the noise of
     log p(x|z) at the same z, and partly cancels (notebook 07 measures both).
     """
+    tensor(z, "z", finite=False, nonempty=False)
+    tensor(log_prior_z, "log_prior_z", finite=False, nonempty=False)
+    if z.shape[:-1] != log_prior_z.shape:
+        raise fail("log_prior_z", "must have one value per z", f"shape {tuple(log_prior_z.shape)} for z {tuple(z.shape)}",
+                   "log p(z) at the same z, shape z.shape[:-1]")
     return post.log_prob(z) - log_prior_z
 
 
@@ -212,7 +217,7 @@ def elbo_terms(model: LatentVariableModel, x: torch.Tensor, generator: torch.Gen
 
 def reduce_batch(values: torch.Tensor, reduction: Literal["mean", "sum"] = "mean") -> torch.Tensor:
     """Reduce per-example values over the batch: ``mean`` (per-example nats) or ``sum`` (per batch)."""
-    tensor(values, "values", floating=False, finite=False, nonempty=False)
+    tensor(values, "values", floating=False, finite=False, nonempty=reduction == "mean")
     if reduction == "mean":
         return values.mean()
     if reduction == "sum":

@@ -26,8 +26,9 @@ from tqdm.auto import tqdm
 
 from vaelib.checkpoint import (CheckpointError, check_config, checkpoint_lock, load_checkpoint, load_model_state,
                                nonfinite_tensors, required, save_checkpoint)
+from vaelib.checks import images, number, tensor
 from vaelib.config import PRETRAINED_DIR, get_device, runs_dir
-from vaelib.data import MNIST, DataError, batch_indices, load_mnist, pixels
+from vaelib.data import MNIST, DataError, batch_indices, grey, load_mnist, pixels
 from vaelib.evaluate import evaluate
 from vaelib.losses import elbo_terms
 from vaelib.models import VAE, ModelConfig, build_model
@@ -131,6 +132,8 @@ def training_loss(model: VAE, cfg: TrainConfig, x: torch.Tensor, gen: torch.Gene
     loss = mean_b [recon_b + beta * kl_b (/ D with kl_reduction="mean") + z_penalty ||z_b||^2 / 2]
            + decoder_l2 * sum of squared decoder weights.
     """
+    tensor(x, "x", ndim=2, last=784, finite=False)
+    beta = number(beta, "beta", low=0.0)
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
         terms = elbo_terms(model, x, gen)  # the model returns fp32 from its bf16 layers: the terms stay fp32
     kl = terms.kl / model.latent_dim if cfg.kl_reduction == "mean" else terms.kl
@@ -148,7 +151,8 @@ def init_output_bias(model: VAE, train_x: torch.Tensor) -> None:
     """Set the decoder's last bias to the logit of the mean training image (uint8 ``train_x`` (N, 784)), so the
     untrained model already predicts every pixel's average: a data-dependent initialization that saves about
     an epoch of the fast recipe (benchmarks/time_to_quality.py); the architecture is unchanged."""
-    mean = (train_x.float().mean(0) / 255).clamp(1e-3, 1 - 1e-3)  # (784,)
+    images(train_x, "train_x")
+    mean = grey(train_x).mean(0).clamp(1e-3, 1 - 1e-3)  # (784,): uint8 or floats in [0, 1], scaled once
     last = [m for m in model.decoder.modules() if isinstance(m, torch.nn.Linear)][-1]
     last.bias.copy_(torch.logit(mean))
 
