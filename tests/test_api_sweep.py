@@ -25,6 +25,7 @@ import pytest
 import torch
 
 import vaelib
+import vaelib.data as data_mod
 from vaelib.checkpoint import save_checkpoint
 from vaelib.classifier import SmallCNN
 from vaelib.diagram import training_diagram
@@ -284,8 +285,6 @@ def _names(message: str, argument: str) -> bool:
 @pytest.fixture(autouse=True)
 def _no_network_and_no_files(monkeypatch, tmp_path):
     """No sweep call downloads anything or writes outside a temporary folder."""
-    import vaelib.data as data_mod  # noqa: PLC0415 -- test-only patch target
-
     def offline(root):
         raise OSError("offline")
 

@@ -30,8 +30,9 @@ import vaelib.twostage as twostage_mod
 from vaelib.checkpoint import CheckpointError, file_digest, load_checkpoint, load_model_state, save_checkpoint
 from vaelib.config import PRETRAINED_DIR, data_root, runs_dir
 from vaelib.data import MNIST_MD5, DataError, load_mnist
-from vaelib.evaluate import evaluate
-from vaelib.expost import select_mixture
+from vaelib.evaluate import evaluate, mean_se
+from vaelib.expost import fit_mixture, select_mixture
+from vaelib.scores import frechet_distance
 from vaelib.latent import encode_dataset
 from vaelib.build import main as build_main
 from vaelib.losses import iwae_log_px, kl_std_normal, reparameterize
@@ -870,3 +871,45 @@ def test_make_lab_picks_the_next_free_port_and_says_so(monkeypatch, capsys):
         exec(code, {})  # noqa: S102 -- the Makefile's own code, run here instead of in a subprocess
         taken = int(capsys.readouterr().out)
         assert port < taken < port + 50
+
+
+def _issue_calls():
+    model = build_model(ModelConfig(latent_dim=2, hidden=(8,)))
+    x = torch.randint(0, 256, (4, 784), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    feats = torch.randn(10, 3, generator=torch.Generator().manual_seed(0))
+    nan_feats = feats.clone()
+    nan_feats[0, 0] = math.nan
+    codes = torch.randn(30, 2, generator=torch.Generator().manual_seed(0))
+    nan_codes = codes.clone()
+    nan_codes[3, 1] = math.inf
+    return {  # each call the issue lists, and the start of the sentence it gives now
+        "mean_se(no values)": (lambda: mean_se(torch.zeros(0)), r"values is empty"),
+        "mean_se(NaN)": (lambda: mean_se(torch.tensor([1.0, math.nan])), r"values holds NaN or inf"),
+        "frechet_distance(empty)": (lambda: frechet_distance(feats[:0], feats), r"features_a is empty"),
+        "frechet_distance(NaN)": (lambda: frechet_distance(feats, nan_feats), r"features_b holds NaN or inf"),
+        "frechet_distance(one sample)": (lambda: frechet_distance(feats[:1], feats),
+                                         r"features_a needs at least 2 samples for a covariance"),
+        "frechet_distance(other F)": (lambda: frechet_distance(feats, feats[:, :2]),
+                                      r"features_a and features_b must have the same number of features"),
+        "iwae_log_px(k=0)": (lambda: iwae_log_px(model, x.float() / 255, k=0), r"k must be >= 1 \(got 0\)"),
+        "evaluate(batch_size=0)": (lambda: evaluate(model, x, batch_size=0), r"batch_size must be >= 1 \(got 0\)"),
+        "evaluate(wrong shape)": (lambda: evaluate(model, x[:, :100]), r"x must have 784 entries in its last dim"),
+        "kl_std_normal(shapes)": (lambda: kl_std_normal(torch.zeros(3, 2), torch.zeros(4, 2)),
+                                  r"mu and logvar do not broadcast"),
+        "kl_std_normal(int)": (lambda: kl_std_normal(torch.zeros(3, 2, dtype=torch.long), torch.zeros(3, 2)),
+                               r"mu must be a floating-point tensor"),
+        "fit_mixture(K=0)": (lambda: fit_mixture(codes, 0), r"n_components must be >= 1 \(got 0\)"),
+        "fit_mixture(K=2.5)": (lambda: fit_mixture(codes, 2.5), r"n_components must be a whole number"),
+        "fit_mixture(no codes)": (lambda: fit_mixture(codes[:0], 2), r"codes is empty"),
+        "fit_mixture(NaN codes)": (lambda: fit_mixture(nan_codes, 2), r"codes holds NaN or inf"),
+        "fit_mixture(K > N)": (lambda: fit_mixture(codes[:3], 5), r"codes needs at least 5 codes here"),
+    }
+
+
+# issue 23's listed calls: silent NaN or inf, and raw tracebacks from scikit-learn and torch
+@pytest.mark.parametrize("case", list(_issue_calls()))
+def test_the_calls_the_issue_lists_give_one_sentence(case):
+    call, match = _issue_calls()[case]
+    with pytest.raises((ValueError, TypeError), match=match) as err:
+        call()
+    assert_one_sentence(err)
