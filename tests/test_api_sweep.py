@@ -26,16 +26,16 @@ import torch
 
 import vaelib
 import vaelib.data as data_mod
+import vaelib.pretrained as pretrained_mod
+import vaelib.sweep as sweep_mod
+import vaelib.twostage as twostage_mod
 from vaelib.checkpoint import save_checkpoint
 from vaelib.classifier import SmallCNN
 from vaelib.diagram import training_diagram
 from vaelib.expost import fit_gaussian
 from vaelib.gradients import pathwise_grad, random_quadratic
 from vaelib.losses import DiagonalGaussian
-from vaelib.pretrained import manifest_entry
-from vaelib.sweep import load_sweep
 from vaelib.train import TrainConfig
-from vaelib.twostage import load_study, study_model_names
 from vaelib.data import MNIST
 from vaelib.models import ModelConfig, build_model
 from vaelib.toy import linear_gaussian_1d
@@ -176,10 +176,12 @@ VALID: dict[str, Callable[[], Any]] = {
        for arg, v in (("mu", 0.0), ("sigma", 1.0))},
     "ax": lambda: plt.subplots()[1], "history": lambda: {f"{s}_{k}": [1.0, 2.0] for s in ("train", "val")
                                                           for k in ("elbo", "recon", "kl")},
-    "rows": lambda: [{"a": 1.0, "b": "x"}], "name": lambda: "mlp-d2", "entry": lambda: manifest_entry("mlp-d2"),
+    "rows": lambda: [{"a": 1.0, "b": "x"}], "name": lambda: "mlp-d2",
+    "entry": lambda: pretrained_mod.manifest_entry("mlp-d2"),
     "vaelib.pretrained.load_artefact.name": lambda: "sweep", "vaelib.pretrained.load_eval_values.name": lambda: "mlp-d2",
-    "sweep": lambda: load_sweep(), "by": lambda: "latent_dim", "scales": lambda: (0.5, 1.0),
-    "tensors": lambda: load_study()[1], "vaelib.twostage.study_density.name": lambda: study_model_names()[0],
+    "sweep": lambda: sweep_mod.load_sweep(), "by": lambda: "latent_dim", "scales": lambda: (0.5, 1.0),
+    "tensors": lambda: twostage_mod.load_study()[1],
+    "vaelib.twostage.study_density.name": lambda: twostage_mod.study_model_names()[0],
 }
 
 _TMP: list[Path] = []
