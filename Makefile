@@ -60,11 +60,15 @@ $(STAMP): requirements.txt pyproject.toml
 
 setup: $(STAMP)
 
+# The first free port from the asked one on (Jupyter's own retry is silent at log level WARN, so we say it).
+export LAB_FREE_PORT := import socket, sys; asked = int(sys.argv[1]); free = lambda p: socket.socket().connect_ex(("127.0.0.1", p)) != 0; print(next((p for p in range(asked, asked + 50) if free(p)), asked))
 lab: setup $(LAB_OVERRIDES)
 	@echo "make lab: JupyterLab serves $(LAB_DIR)/ on 127.0.0.1 only; Control-C twice stops it."
 	@$(if $(ROOT_FLAG),echo "make lab: running as root: Jupyter gets --allow-root (it refuses root otherwise).")
 	@echo "make lab: open the URL below (it holds the token); it opens $(if $(LAB_FIRST),$(LAB_DIR)/$(LAB_FIRST): start there,the notebook list)."
-	@$(BIN)/jupyter lab $(LAB_FLAGS)
+	@asked=$${JUPYTER_PORT:-8888}; port=$$($(BIN)/python -c "$$LAB_FREE_PORT" $$asked) || exit 1; \
+	  if [ "$$port" != "$$asked" ]; then echo "make lab: port $$asked is busy, so Lab takes port $$port (JUPYTER_PORT=... picks another)."; fi; \
+	  JUPYTER_PORT=$$port $(BIN)/jupyter lab $(LAB_FLAGS)
 
 # Lab's defaults for this venv: never ask about news (the toast), never check for updates.
 $(LAB_OVERRIDES): $(STAMP) Makefile

@@ -11,6 +11,8 @@ import os
 import re
 import shutil
 import signal
+import socket
+import sys
 import time
 import urllib.error
 from dataclasses import replace
@@ -20,13 +22,18 @@ import pytest
 import torch
 
 import vaelib.checkpoint as ckpt_mod
+import vaelib.checks as checks
 import vaelib.data as data_mod
 import vaelib.pretrained as pretrained_mod
 import vaelib.train as train_mod
-from vaelib.checkpoint import CheckpointError, file_digest, load_checkpoint, save_checkpoint
-from vaelib.config import PRETRAINED_DIR, data_root
+import vaelib.twostage as twostage_mod
+from vaelib.checkpoint import CheckpointError, file_digest, load_checkpoint, load_model_state, save_checkpoint
+from vaelib.config import PRETRAINED_DIR, data_root, runs_dir
 from vaelib.data import MNIST_MD5, DataError, load_mnist
-from vaelib.evaluate import evaluate
+from vaelib.evaluate import evaluate, mean_se
+from vaelib.expost import fit_mixture, select_mixture
+from vaelib.scores import frechet_distance
+from vaelib.latent import encode_dataset
 from vaelib.build import main as build_main
 from vaelib.losses import iwae_log_px, kl_std_normal, reparameterize
 from vaelib.models import ModelConfig, build_model
@@ -263,14 +270,15 @@ def _save_and_get_killed(path: Path) -> int:
 
 
 # fault 5: killed saves left a new .tmp file each time (23 kills, 201 MB), and nothing cleaned them
-def test_killed_saves_leave_at_most_one_tmp_and_the_next_save_cleans_it(tmp_path):
+def test_killed_saves_leave_only_their_own_tmp_and_the_next_save_cleans_them(tmp_path):
     path = tmp_path / "run.pt"
     save_checkpoint(path, {"epoch": 1})
     for _ in range(2):  # two real kills mid-save
         status = _save_and_get_killed(path)
         assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
     leftovers = [p.name for p in tmp_path.iterdir() if p.name != "run.pt"]
-    assert leftovers == ["run.pt.tmp"]  # one fixed name per target, overwritten by the next kill
+    # each save (killed or not) first removes what an earlier killed save left: one .tmp, of its own unique name
+    assert len(leftovers) == 1 and re.fullmatch(r"run\.pt\.\d+-[0-9a-f]{8}\.tmp", leftovers[0])
     assert load_checkpoint(path)["epoch"] == 1  # the previous checkpoint is intact
     save_checkpoint(path, {"epoch": 2})
     assert [p.name for p in tmp_path.iterdir()] == ["run.pt"] and load_checkpoint(path)["epoch"] == 2
@@ -395,13 +403,18 @@ def _no_download(monkeypatch):
 
 
 # item 8: a folder with only .gz files that fail torchvision's checksums gave a misleading "could not download"
-@pytest.mark.parametrize("damage", ["not gzip", "cut short"])
+@pytest.mark.parametrize("damage", ["not gzip", "cut short", "complete but other bytes"])
 def test_gz_files_that_fail_the_checksum_are_named_and_left_untouched(tmp_path, monkeypatch, damage):
     folder = tmp_path / "MNIST" / "raw"
     folder.mkdir(parents=True)
+    payload = bytes(torch.randint(0, 256, (20_000,), generator=torch.Generator().manual_seed(0)).tolist())
+    whole = gzip.compress(payload)  # random bytes do not compress: cutting the stream in half really truncates it
+    cut = whole[:len(whole) // 2]
+    with pytest.raises(EOFError):
+        gzip.decompress(cut)
+    damaged = {"not gzip": b"<html>404</html>", "cut short": cut, "complete but other bytes": whole}[damage]
     for name in MNIST_MD5:
-        good = gzip.compress(b"\x00" * 5000)
-        (folder / f"{name}.gz").write_bytes(b"<html>404</html>" if damage == "not gzip" else good[:40])
+        (folder / f"{name}.gz").write_bytes(damaged)
     before = snapshot(tmp_path)
     calls = _no_download(monkeypatch)
     with pytest.raises(DataError, match=r"\.gz fails torchvision's checksum") as err:
@@ -549,7 +562,7 @@ def test_iwae_on_an_empty_batch_is_empty():
 # fault 10: evaluate on an empty batch returned a dict without "elbo"
 def test_evaluate_on_no_images_is_one_clear_error():
     model = build_model(ModelConfig(latent_dim=2, hidden=(8,)))
-    with pytest.raises(ValueError, match="evaluate got no images") as err:
+    with pytest.raises(ValueError, match="x is empty") as err:
         evaluate(model, torch.zeros(0, 784, dtype=torch.uint8), k=5)
     assert_one_sentence(err)
 
@@ -574,3 +587,329 @@ def test_zero_standard_deviation_gives_the_exact_limits():
     assert kl_std_normal(mu, logvar).item() == math.inf  # -log sigma^2 -> +inf
     z = reparameterize(mu, logvar, torch.Generator().manual_seed(0))
     assert z[0, 0] == 0.5 and torch.isfinite(z).all()  # no noise where sigma = 0
+
+
+# --- issue 23: regressions and open cases, one sentence each -------------------------------------------------------
+
+# a silently wrong number: grey floats in [0, 1] were divided by 255 a second time (ELBO -41,932 instead of -136)
+@pytest.mark.parametrize("fn", ["evaluate", "encode_dataset"])
+def test_grey_floats_are_taken_as_they_are_and_0_255_floats_are_refused(fn):
+    model = build_model(ModelConfig(latent_dim=2, hidden=(8,)))
+    x = torch.randint(0, 256, (20, 784), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    run = (lambda xs: evaluate(model, xs, seed=3)["elbo"]) if fn == "evaluate" else \
+          (lambda xs: encode_dataset(model, xs, seed=3).mu)
+    as_uint8, as_floats = run(x), run(x.float() / 255)  # what torchvision's ToTensor gives
+    assert (as_uint8 == as_floats) if fn == "evaluate" else torch.equal(as_uint8, as_floats)
+    with pytest.raises(ValueError, match=r"x holds floats outside \[0, 1\] \(got min 0, max 255\)") as err:
+        run(x.float())  # 0-255 floats: never rescaled, refused
+    assert "never both scalings" in assert_one_sentence(err)
+    with pytest.raises(ValueError, match="x holds NaN or inf"):
+        run(torch.full((2, 784), math.inf))
+
+
+# regression: VAELIB_DATA naming a file gave a raw FileExistsError (data.py:111)
+def test_vaelib_data_naming_a_file_is_one_sentence_and_the_file_is_kept(tmp_path, monkeypatch):
+    afile = tmp_path / "mnist.tar"
+    afile.write_bytes(b"keep me")
+    monkeypatch.setenv("VAELIB_DATA", str(afile))
+    _no_download(monkeypatch)
+    with pytest.raises(DataError, match="is a file, not a folder") as err:
+        load_mnist()
+    assert "VAELIB_DATA" in assert_one_sentence(err) and afile.read_bytes() == b"keep me"
+
+
+# regression: a missing MNIST file was no longer named when the download failed
+def test_a_missing_file_is_named_when_the_download_fails(tmp_path, monkeypatch, raw_files):
+    folder = tmp_path / "MNIST" / "raw"
+    folder.mkdir(parents=True)
+    for name in list(MNIST_MD5)[:3]:
+        os.symlink(raw_files / name, folder / name)
+    _no_download(monkeypatch)
+    with pytest.raises(DataError, match="missing t10k-labels-idx1-ubyte") as err:
+        load_mnist(tmp_path)
+    assert_one_sentence(err)
+
+
+# regression: a read-only data folder gave a raw OSError (data.py:112); as root, chmod does not stop writes, so the
+# folder's refusal is simulated where the download would make its staging folder
+def test_a_read_only_data_folder_is_one_sentence(tmp_path, monkeypatch):
+    def read_only(*args, **kwargs):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+
+    monkeypatch.setattr(data_mod.tempfile, "mkdtemp", read_only)
+    _no_download(monkeypatch)
+    with pytest.raises(DataError, match="cannot be written \\(Permission denied\\)") as err:
+        load_mnist(tmp_path)
+    assert "missing train-images-idx3-ubyte" in assert_one_sentence(err)
+
+
+# regression: a read-only --out folder gave a raw OSError from the lock (checkpoint.py:156) before the save's sentence
+def test_a_read_only_output_folder_is_one_sentence_from_the_lock_too(tmp_path, monkeypatch, synthetic_mnist, capsys):
+    real_open = open
+
+    def read_only_open(path, mode="r", *args, **kwargs):
+        if str(path).endswith(".lock"):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(ckpt_mod, "open", read_only_open, raising=False)
+    with pytest.raises(CheckpointError, match="Could not write .* \\(Permission denied\\)") as err:
+        train(TINY, synthetic_mnist, "cpu", checkpoint=tmp_path / "run.pt", progress=False)
+    assert "a folder you can write to" in assert_one_sentence(err)
+    monkeypatch.setattr(train_mod, "load_mnist", lambda root=None: synthetic_mnist)
+    with pytest.raises(SystemExit) as stop:
+        train_mod.main(["--epochs", "1", "--latent-dim", "2", "--hidden", "8", "--out", str(tmp_path / "cli.pt")])
+    err_text = capsys.readouterr().err
+    assert stop.value.code == 2 and "Traceback" not in err_text and "Permission denied" in err_text
+
+
+# still open: VAELIB_RUNS naming a file gave a raw FileExistsError
+def test_vaelib_runs_naming_a_file_is_one_sentence(tmp_path, monkeypatch):
+    afile = tmp_path / "runs"
+    afile.write_text("not a folder")
+    monkeypatch.setenv("VAELIB_RUNS", str(afile))
+    with pytest.raises(ValueError, match="VAELIB_RUNS names .* which is a file") as err:
+        runs_dir()
+    assert_one_sentence(err)
+    assert afile.read_text() == "not a folder"
+
+
+# still open: a checkpoint without its model or config key gave a raw KeyError (and a traceback from the CLI)
+@pytest.mark.parametrize("key", ["model", "config", "history", "optimizer"])
+def test_a_checkpoint_without_a_key_is_one_sentence_in_python_and_in_the_cli(key, tmp_path, synthetic_mnist,
+                                                                             monkeypatch, capsys):
+    path = tmp_path / "run.pt"
+    cfg = replace(TINY, epochs=3)
+    train(replace(cfg, epochs=1), synthetic_mnist, "cpu", checkpoint=path, progress=False)  # an unfinished run of cfg
+    state = load_checkpoint(path)
+    state["config"] = cfg.to_dict()
+    del state[key]
+    save_checkpoint(path, {k: v for k, v in state.items() if k not in ("format", "kind")})
+    before = path.read_bytes()
+    with pytest.raises(CheckpointError, match=f"has no '{key}' entry") as err:
+        train(cfg, synthetic_mnist, "cpu", checkpoint=path, progress=False)
+    assert_one_sentence(err)
+    if key in ("model", "config"):
+        with pytest.raises(CheckpointError, match=f"has no '{key}' entry"):
+            model_from_checkpoint(path)
+    monkeypatch.setattr(train_mod, "load_mnist", lambda root=None: synthetic_mnist)
+    with pytest.raises(SystemExit) as stop:
+        train_mod.main(["--latent-dim", "3", "--hidden", "16", "--epochs", "3", "--batch-size", "100", "--seed", "3",
+                        "--device", "cpu", "--out", str(path)])
+    err_text = capsys.readouterr().err
+    assert stop.value.code == 2 and "Traceback" not in err_text and f"has no '{key}' entry" in err_text
+    assert path.read_bytes() == before  # the damaged file is left for the user to look at
+
+
+def _writer(path: str, tag: int, n: int, queue) -> None:
+    """A process that saves ``n`` times to one path without any run lock (as build and artefacts do)."""
+    failures = []
+    for i in range(n):
+        try:
+            save_checkpoint(path, {"epoch": tag * 1000 + i, "model": {"w": torch.full((2000,), float(tag))}})
+        except Exception as err:  # noqa: BLE001 -- every failure is reported back
+            failures.append(str(err))
+    queue.put(failures)
+
+
+# two writers of one file without the lock: 652 of 1,437 saves failed with "(No such file or directory)"
+def test_concurrent_writers_of_one_file_all_succeed_and_the_file_is_always_whole(tmp_path):
+    ctx = torch.multiprocessing.get_context("fork")
+    queue, path = ctx.Queue(), tmp_path / "shared.pt"
+    writers = [ctx.Process(target=_writer, args=(str(path), tag, 25, queue)) for tag in (1, 2, 3)]
+    for w in writers:
+        w.start()
+    seen = []
+    while any(w.is_alive() for w in writers):  # a reader meanwhile: always a whole checkpoint of one writer
+        if path.exists():
+            state = load_checkpoint(path)
+            seen.append(state["epoch"])
+            assert torch.equal(state["model"]["w"], torch.full((2000,), float(state["epoch"] // 1000)))
+    failures = [f for _ in writers for f in queue.get(timeout=60)]
+    for w in writers:
+        w.join()
+    assert failures == [] and load_checkpoint(path)["epoch"] % 1000 == 24
+    assert [p.name for p in tmp_path.iterdir()] == ["shared.pt"]  # no temporary file and no lock file left
+
+
+# --- issue 23 point 7: the quick tests guard the guards ---------------------------------------------------------
+
+# checkpoint: non-finite weights (NaN and inf) are refused, finite ones load
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_load_model_state_refuses_nan_and_inf_and_loads_finite_weights(bad):
+    model = build_model(TINY.model)
+    good = build_model(TINY.model).state_dict()
+    assert load_model_state(model, good, "ok.pt") is model  # finite: loads
+    damaged = {**good, "decoder.0.bias": good["decoder.0.bias"].clone()}
+    damaged["decoder.0.bias"][3] = bad  # one value is enough
+    with pytest.raises(CheckpointError, match=r"non-finite weights .*decoder\.0\.bias") as err:
+        load_model_state(model, damaged, "bad.pt")
+    assert_one_sentence(err)
+    assert ckpt_mod.nonfinite_tensors({"state": {0: {"exp_avg": torch.tensor([1.0, bad])}}}) == ["state.0.exp_avg"]
+    assert ckpt_mod.nonfinite_tensors({"state": {0: {"exp_avg": torch.tensor([1.0, 2.0])}}}) == []
+
+
+# checkpoint: config differences are named, down to a relative difference of 1e-12 in a float
+def test_config_diff_names_every_difference_and_only_real_ones():
+    saved = TINY.to_dict()
+    assert ckpt_mod.config_diff(saved, TINY.to_dict()) == []
+    assert ckpt_mod.config_diff(saved, {**saved, "lr": saved["lr"] * (1 + 1e-14)}) == []  # round-off: the same
+    assert ckpt_mod.config_diff(saved, {**saved, "lr": saved["lr"] * (1 + 1e-9)}) != []  # a real difference
+    other = replace(TINY, beta=0.5, model=replace(TINY.model, latent_dim=4)).to_dict()
+    assert ckpt_mod.config_diff(saved, other) == ["beta: checkpoint has 1.0, requested 0.5",
+                                                  "model.latent_dim: checkpoint has 3, requested 4"]
+    assert ckpt_mod.config_diff({"a": 1}, {}) == ["a: checkpoint has 1, requested '<missing>'"]
+    ckpt_mod.check_config("x.pt", {"config": saved}, TINY.to_dict())  # equal: no error
+    with pytest.raises(CheckpointError, match="beta: checkpoint has 1.0, requested 0.5") as err:
+        ckpt_mod.check_config("x.pt", {"config": saved}, other)
+    assert_one_sentence(err)
+
+
+def _blow_up_in_the_last_step(what: str):
+    """An epoch whose mean loss is finite but whose last step left inf weights or a NaN optimizer state."""
+    real_epoch, calls = train_mod._train_epoch, []
+
+    def epoch(model, opt, *args, **kwargs):
+        calls.append(1)
+        out = real_epoch(model, opt, *args, **kwargs)
+        if len(calls) == 2:
+            with torch.no_grad():
+                if what == "weights":
+                    next(model.parameters())[0, 0] = math.inf
+                else:
+                    next(iter(opt.state.values()))["exp_avg_sq"][0] = math.nan
+        return out
+
+    return epoch
+
+
+# train's divergence guard: weights or optimizer state that blew up in an epoch's last step never overwrite
+# the last good epoch (the mean loss alone stays finite there)
+@pytest.mark.parametrize("what", ["weights", "optimizer"])
+def test_divergence_guard_checks_weights_and_optimizer_state_before_the_save(what, synthetic_mnist, tmp_path,
+                                                                             monkeypatch):
+    path = tmp_path / "run.pt"
+    monkeypatch.setattr(train_mod, "_train_epoch", _blow_up_in_the_last_step(what))
+    label = "the weights" if what == "weights" else "the optimizer state"
+    with pytest.raises(TrainingDiverged, match=f"epoch 2 \\({label} .*became NaN or infinite\\)") as err:
+        train(TINY, synthetic_mnist, "cpu", checkpoint=path, progress=False)
+    assert "still holds epoch 1" in assert_one_sentence(err)
+    state = load_checkpoint(path)
+    assert state["epoch"] == 1 and not ckpt_mod.nonfinite_tensors(state["model"])
+    assert not ckpt_mod.nonfinite_tensors(state["optimizer"]["state"])
+
+
+def test_divergence_guard_passes_a_finite_epoch_and_stops_a_nan_or_inf_loss():
+    model = build_model(TINY.model)
+    opt = torch.optim.Adam(model.parameters())
+    train_mod._check_diverged(model, opt, -500.0, 0, TINY, None)  # all finite: no error
+    for loss in (math.nan, math.inf, -math.inf):
+        with pytest.raises(TrainingDiverged, match="the loss became NaN or infinite"):
+            train_mod._check_diverged(model, opt, loss, 0, TINY, None)
+
+
+# expost's model selection: a K is skipped exactly when it has fewer than D + 1 training codes per component
+def test_select_mixture_skips_k_exactly_below_d_plus_1_codes_per_component():
+    g = torch.Generator().manual_seed(0)
+    D = 2
+    val = torch.randn(30, D, generator=g, dtype=torch.float64)
+    at = select_mixture(torch.randn(2 * (D + 1), D, generator=g, dtype=torch.float64), val, components=(1, 2))
+    assert [r["n_components"] for r in at.table] == [1, 2]  # N = K (D + 1): kept
+    below = select_mixture(torch.randn(2 * (D + 1) - 1, D, generator=g, dtype=torch.float64), val, components=(1, 2))
+    assert [r["n_components"] for r in below.table] == [1]  # one code fewer: skipped
+    best = max(at.table, key=lambda r: r["val_loglik"])
+    assert at.density.n_components == best["n_components"]  # the highest validation log-likelihood wins
+    with pytest.raises(ValueError, match="components has no K") as err:
+        select_mixture(torch.randn(5, D, generator=g, dtype=torch.float64), val, components=(2, 3))
+    assert_one_sentence(err)
+
+
+# twostage's proposal: the variance is (scale x the codes' std)^2, and the scale with the highest bound is chosen
+def test_twostage_proposal_variance_and_choice(monkeypatch):
+    codes = torch.randn(200, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    for scale in (0.5, 2.0):
+        expected = (scale ** 2 * codes.var(0)).log()  # log sigma^2 with sigma = scale x std
+        assert torch.allclose(twostage_mod.proposal_logvar(codes, scale), expected, rtol=0, atol=1e-12)
+    bound = {0.25: -100.0, 0.5: -90.0, 1.0: -95.0}  # a stand-in evaluation: the bound each scale gives
+
+    def fake_evaluate(model, x, **kwargs):
+        scale = math.sqrt((model.proposal_logvar.exp() / codes.var(0)).mean().item())
+        return {"log_px": bound[round(scale, 2)], "log_px_se": 1.0}
+
+    monkeypatch.setattr(twostage_mod, "evaluate", fake_evaluate)
+    best, table = twostage_mod.choose_proposal(build_model(TINY.model), None, None, codes, (0.25, 0.5, 1.0), k=2)
+    assert best == 0.5 and [r["log_px"] for r in table] == [-100.0, -90.0, -95.0]
+
+
+# the validators: one sentence that names the argument and says what to pass
+@pytest.mark.parametrize("call,match", [
+    (lambda: checks.count(0, "k"), r"^k must be >= 1 \(got 0\): pass k=1 or more\.$"),
+    (lambda: checks.count(2.5, "n"), r"^n must be a whole number >= 1 \(got 2\.5\)"),
+    (lambda: checks.count("3", "n"), r"^n must be a whole number"),
+    (lambda: checks.tensor(torch.tensor([1.0, math.inf]), "mu"), r"^mu holds NaN or inf \(got 1 non-finite values\)"),
+    (lambda: checks.tensor(torch.zeros(0, 2), "mu"), r"^mu is empty"),
+    (lambda: checks.tensor(torch.zeros(2, 3), "mu", last=2), r"^mu must have 2 entries in its last dimension"),
+    (lambda: checks.images(torch.zeros(2, 784, dtype=torch.int64)), r"^x must be uint8 pixels 0-255 or floats"),
+])
+def test_checks_give_one_sentence_naming_the_argument(call, match):
+    with pytest.raises((ValueError, TypeError), match=match) as err:
+        call()
+    assert_one_sentence(err)
+    assert checks.count(2.0, "k") == 2 and checks.count(0, "k", minimum=0) == 0
+
+
+# make lab said nothing when the asked port was busy (Jupyter's notice is below the log level it sets)
+def test_make_lab_picks_the_next_free_port_and_says_so(monkeypatch, capsys):
+    makefile = (Path(__file__).parent.parent / "Makefile").read_text()
+    code = re.search(r"^export LAB_FREE_PORT := (.*)$", makefile, re.M).group(1)  # the one-liner the recipe runs
+    assert "is busy, so Lab takes port" in makefile
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        monkeypatch.setattr(sys, "argv", ["-c", str(port)])
+        exec(code, {})  # noqa: S102 -- the Makefile's own code, run here instead of in a subprocess
+        taken = int(capsys.readouterr().out)
+        assert port < taken < port + 50
+
+
+def _issue_calls():
+    model = build_model(ModelConfig(latent_dim=2, hidden=(8,)))
+    x = torch.randint(0, 256, (4, 784), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    feats = torch.randn(10, 3, generator=torch.Generator().manual_seed(0))
+    nan_feats = feats.clone()
+    nan_feats[0, 0] = math.nan
+    codes = torch.randn(30, 2, generator=torch.Generator().manual_seed(0))
+    nan_codes = codes.clone()
+    nan_codes[3, 1] = math.inf
+    return {  # each call the issue lists, and the start of the sentence it gives now
+        "mean_se(no values)": (lambda: mean_se(torch.zeros(0)), r"values is empty"),
+        "mean_se(NaN)": (lambda: mean_se(torch.tensor([1.0, math.nan])), r"values holds NaN or inf"),
+        "frechet_distance(empty)": (lambda: frechet_distance(feats[:0], feats), r"features_a is empty"),
+        "frechet_distance(NaN)": (lambda: frechet_distance(feats, nan_feats), r"features_b holds NaN or inf"),
+        "frechet_distance(one sample)": (lambda: frechet_distance(feats[:1], feats),
+                                         r"features_a needs at least 2 samples for a covariance"),
+        "frechet_distance(other F)": (lambda: frechet_distance(feats, feats[:, :2]),
+                                      r"features_a and features_b must have the same number of features"),
+        "iwae_log_px(k=0)": (lambda: iwae_log_px(model, x.float() / 255, k=0), r"k must be >= 1 \(got 0\)"),
+        "evaluate(batch_size=0)": (lambda: evaluate(model, x, batch_size=0), r"batch_size must be >= 1 \(got 0\)"),
+        "evaluate(wrong shape)": (lambda: evaluate(model, x[:, :100]), r"x must have 784 entries in its last dim"),
+        "kl_std_normal(shapes)": (lambda: kl_std_normal(torch.zeros(3, 2), torch.zeros(4, 2)),
+                                  r"mu and logvar do not broadcast"),
+        "kl_std_normal(int)": (lambda: kl_std_normal(torch.zeros(3, 2, dtype=torch.long), torch.zeros(3, 2)),
+                               r"mu must be a floating-point tensor"),
+        "fit_mixture(K=0)": (lambda: fit_mixture(codes, 0), r"n_components must be >= 1 \(got 0\)"),
+        "fit_mixture(K=2.5)": (lambda: fit_mixture(codes, 2.5), r"n_components must be a whole number"),
+        "fit_mixture(no codes)": (lambda: fit_mixture(codes[:0], 2), r"codes is empty"),
+        "fit_mixture(NaN codes)": (lambda: fit_mixture(nan_codes, 2), r"codes holds NaN or inf"),
+        "fit_mixture(K > N)": (lambda: fit_mixture(codes[:3], 5), r"codes needs at least 5 codes here"),
+    }
+
+
+# issue 23's listed calls: silent NaN or inf, and raw tracebacks from scikit-learn and torch
+@pytest.mark.parametrize("case", list(_issue_calls()))
+def test_the_calls_the_issue_lists_give_one_sentence(case):
+    call, match = _issue_calls()[case]
+    with pytest.raises((ValueError, TypeError), match=match) as err:
+        call()
+    assert_one_sentence(err)

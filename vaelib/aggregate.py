@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 import torch
 
+from vaelib.checks import count, fail, gaussians, number, same_shape, tensor
 from vaelib.evaluate import mean_se
 from vaelib.losses import gaussian_log_prob, kl_std_normal, std_normal_log_prob
 from vaelib.mixture import log_mixture_density, sample_mixture
@@ -59,6 +60,14 @@ def surgery_terms(mu: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor, idx: 
     ``log_qz`` (and ``log_qz_loo``, q(z) without each draw's own component; None gives NaN for ``mi_loo``) may be
     computed by ``log_mixture_density`` or shipped (``vaelib.artefacts``). ``log_pz`` (M,) is a model's own prior
     at z; None means N(0, I), whose average KL is exact (closed form over the N components)."""
+    gaussians(mu, logvar)
+    tensor(z, "z", ndim=2, last=mu.shape[1])
+    tensor(idx, "idx", ndim=1, floating=False)
+    if idx.is_floating_point() or idx.is_complex() or len(idx) != len(z) or int(idx.min()) < 0 or int(idx.max()) >= len(mu):
+        raise fail("idx", f"must hold one component index in [0, {len(mu)}) per draw", f"{tuple(idx.shape)} {idx.dtype}",
+                   "the indices sample_mixture returned with z")
+    tensor(log_qz, "log_qz", ndim=1)
+    same_shape(log_qz, idx, "log_qz", "idx")
     mu, logvar, z = mu.double(), logvar.double(), z.double()
     log_qzx = gaussian_log_prob(z, mu[idx], logvar[idx])  # (M,)
     log_qz = log_qz.double()
@@ -87,6 +96,8 @@ def aggregate_terms(mu: torch.Tensor, logvar: torch.Tensor, n_samples: int, gen:
     notebook 07). The average KL then has no closed form: it is estimated from the same draws, so the
     identity gap is zero by construction and only I_q and KL(q(z)||p(z)) are informative.
     """
+    gaussians(mu, logvar)
+    n_samples, chunk = count(n_samples, "n_samples"), count(chunk, "chunk")
     mu, logvar = mu.double(), logvar.double()
     z, idx = sample_mixture(n_samples, mu, logvar, generator=gen)  # (M, D), (M,): i ~ Uniform, z ~ q(z|x_i)
     log_qz = log_mixture_density(z, mu, logvar, chunk=chunk)  # (M,)
@@ -97,6 +108,7 @@ def aggregate_terms(mu: torch.Tensor, logvar: torch.Tensor, n_samples: int, gen:
 
 def aggregate_moments(mu: torch.Tensor, logvar: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Exact mean (D,) and covariance (D, D) of q(z): Cov = Cov_i(mu_i) + mean_i diag(exp(logvar_i))."""
+    gaussians(mu, logvar)
     mu, logvar = mu.double(), logvar.double()
     mean = mu.mean(0)
     centred = mu - mean
@@ -106,6 +118,10 @@ def aggregate_moments(mu: torch.Tensor, logvar: torch.Tensor) -> tuple[torch.Ten
 
 def gaussian_kl_to_std(mean: torch.Tensor, cov: torch.Tensor) -> float:
     """KL(N(mean, cov) || N(0, I)). For the moment-matched Gaussian g of q: KL(q||p) = KL(q||g) + this."""
+    tensor(mean, "mean", ndim=1)
+    tensor(cov, "cov", ndim=2, last=len(mean))
+    if cov.shape[0] != cov.shape[1]:
+        raise fail("cov", "must be square", f"shape {tuple(cov.shape)}", "a (D, D) covariance")
     d = len(mean)
     return 0.5 * (torch.trace(cov) + mean @ mean - d - torch.logdet(cov)).item()
 
@@ -114,6 +130,9 @@ def gaussian_kl_to_std(mean: torch.Tensor, cov: torch.Tensor) -> float:
 def marginal_density_1d(mu_d: torch.Tensor, logvar_d: torch.Tensor, grid: torch.Tensor,
                         chunk: int = 8192) -> torch.Tensor:
     """Density of one coordinate of q(z), (1/N) sum_i N(t; mu_id, var_id), at each grid point t -> (G,)."""
+    gaussians(mu_d, logvar_d, "mu_d", "logvar_d", ndim=1)
+    tensor(grid, "grid", ndim=1)
+    chunk = count(chunk, "chunk")
     dens = torch.zeros(len(grid), dtype=torch.float64)
     t = grid.double()[:, None]  # (G, 1)
     for a in range(0, len(mu_d), chunk):
@@ -124,6 +143,8 @@ def marginal_density_1d(mu_d: torch.Tensor, logvar_d: torch.Tensor, grid: torch.
 
 def marginal_kl_1d(mu: torch.Tensor, logvar: torch.Tensor, lim: float = 8.0, n_grid: int = 801) -> torch.Tensor:
     """KL(q(z_d) || N(0, 1)) for every dimension d by quadrature on [-lim, lim] -> (D,)."""
+    gaussians(mu, logvar)
+    lim, n_grid = number(lim, "lim", low=0.0, strict_low=True), count(n_grid, "n_grid", minimum=2)
     grid = torch.linspace(-lim, lim, n_grid, dtype=torch.float64)
     logp = std_normal_log_prob(grid.unsqueeze(-1))  # (G,)
     out = []
@@ -159,6 +180,13 @@ def _mmd2_batched(k: torch.Tensor, in_x: torch.Tensor) -> torch.Tensor:
 def mmd_test(x: torch.Tensor, y: torch.Tensor, n_perm: int = 200, gen: torch.Generator | None = None,
              bandwidth: float | None = None) -> MMDResult:
     """Two-sample test of x (n, D) vs y (m, D): unbiased MMD^2, median-heuristic bandwidth, permutation p-value."""
+    tensor(x, "x", ndim=2)
+    tensor(y, "y", ndim=2, last=x.shape[1])
+    if len(x) < 2 or len(y) < 2:
+        raise fail("x and y", "need at least 2 samples each", f"{len(x)} and {len(y)}", "two or more rows each")
+    n_perm = count(n_perm, "n_perm")
+    if bandwidth is not None:
+        bandwidth = number(bandwidth, "bandwidth", low=0.0, strict_low=True)
     pooled = torch.cat([x, y]).double()  # (n + m, D)
     sq = torch.cdist(pooled, pooled).pow(2)
     if bandwidth is None:
@@ -174,6 +202,7 @@ def mmd_test(x: torch.Tensor, y: torch.Tensor, n_perm: int = 200, gen: torch.Gen
 
 def latent_grid(lim: float = 4.0, n: int = 121) -> tuple[torch.Tensor, torch.Tensor]:
     """Coordinates t (n,) and the n x n grid of 2-D points (n*n, 2), float64, z_1 varying fastest (image rows = z_2)."""
+    lim, n = number(lim, "lim", low=0.0, strict_low=True), count(n, "n", minimum=2)
     t = torch.linspace(-lim, lim, n, dtype=torch.float64)
     return t, torch.stack(torch.meshgrid(t, t, indexing="xy"), -1).reshape(-1, 2)
 
@@ -182,6 +211,9 @@ def latent_grid(lim: float = 4.0, n: int = 121) -> tuple[torch.Tensor, torch.Ten
 def grid_log_densities(mu: torch.Tensor, logvar: torch.Tensor, lim: float = 4.0,
                        n: int = 121) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """For a 2-D q(z): grid coordinates (n,), log q(z) and log N(z; 0, I) on the n x n grid (rows = z_2)."""
+    gaussians(mu, logvar)
+    if mu.shape[1] != 2:
+        raise fail("mu", "must hold 2-D codes for a grid", f"shape {tuple(mu.shape)}", "codes of a D = 2 model")
     t, zz = latent_grid(lim, n)
     log_q = log_mixture_density(zz, mu, logvar).reshape(n, n)
     log_p = std_normal_log_prob(zz).reshape(n, n)

@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import glob
 import hashlib
 import math
 import os
+import secrets
 import shutil
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -45,9 +48,52 @@ def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
 
 
 def _tmp_path(path: Path) -> Path:
-    # One fixed name per target: a save killed mid-write leaves at most this one file, and the next save
-    # of the same target overwrites it (writers of one target are serialized by ``checkpoint_lock``).
-    return path.with_name(path.name + ".tmp")
+    # A name of its own per save (process id and a random token): two writers of one target never share a
+    # temporary file, so neither can rename the other's away. Writers make them only under ``_save_lock``, so
+    # a .tmp found under that lock is one a killed save left behind, and the next save removes it.
+    return path.with_name(f"{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+
+
+def _stale_tmps(path: Path) -> list[Path]:
+    return [p for p in path.parent.glob(f"{glob.escape(path.name)}.*tmp") if p.name.endswith(".tmp")]
+
+
+def _lock_path(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
+
+
+def _unwritable(path: Path, err: OSError) -> CheckpointError:
+    return CheckpointError(f"Could not write {path} ({err.strerror or err}): pass an output path in a folder you "
+                           "can write to (the previous file, if any, is unchanged).")
+
+
+SAVE_LOCK_SECONDS = 120.0  # how long a save waits for another process's save into the same folder
+
+
+@contextmanager
+def _save_lock(path: Path) -> Iterator[None]:
+    """Serialize the saves into one folder across processes: an exclusive flock on the folder itself (no lock file
+    is left beside the checkpoint), held only while one file is written and renamed."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path.parent, os.O_RDONLY)
+    except OSError as err:  # a file where a folder should be, a folder we may not enter, ...
+        raise _unwritable(path, err) from None
+    try:
+        deadline = time.monotonic() + SAVE_LOCK_SECONDS
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise CheckpointError(f"Could not write {path}: another process has been saving into "
+                                          f"{path.parent} for {SAVE_LOCK_SECONDS:.0f} s; wait for it to finish, or "
+                                          "pass another output folder.") from None
+                time.sleep(0.005)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def _discard(tmp: Path) -> None:
@@ -69,11 +115,20 @@ def save_checkpoint(path: str | Path, state: dict[str, Any], kind: str = "vae") 
     if kind not in KINDS:
         raise ValueError(f"Unknown checkpoint kind {kind!r}: use one of {KINDS}.")
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"Could not write {path}: it is a folder; pass the path of a file inside it.")
+    with _save_lock(path):
+        for stale in _stale_tmps(path):  # left by a save that was killed (every live writer waits for this lock)
+            _discard(stale)
+        return _save(path, {"format": FORMAT, "kind": kind, **state})
+
+
+def _save(path: Path, state: dict[str, Any]) -> Path:
     tmp = _tmp_path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as f:
-            torch.save({"format": FORMAT, "kind": kind, **state}, f)
+            torch.save(state, f)
             f.flush()
             os.fsync(f.fileno())  # the bytes are on disk before the rename makes them the checkpoint
         os.chmod(tmp, 0o644)
@@ -120,9 +175,25 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", 
     return state
 
 
-def nonfinite_tensors(state_dict: dict[str, torch.Tensor]) -> list[str]:
-    """Names of the floating-point tensors in a state dict that hold NaN or inf."""
-    return [name for name, t in state_dict.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+def nonfinite_tensors(state_dict: Any, prefix: str = "") -> list[str]:
+    """Names of the floating-point tensors that hold NaN or inf in a state dict, or in any nested dict or list of
+    tensors (an optimizer's state dict: "state.0.exp_avg")."""
+    if isinstance(state_dict, torch.Tensor):
+        return [prefix.rstrip(".")] if state_dict.is_floating_point() and not bool(torch.isfinite(state_dict).all()) else []
+    if isinstance(state_dict, float):
+        return [] if math.isfinite(state_dict) else [prefix.rstrip(".")]
+    items = (state_dict.items() if isinstance(state_dict, dict)
+             else enumerate(state_dict) if isinstance(state_dict, (list, tuple)) else ())
+    return [name for key, value in items for name in nonfinite_tensors(value, f"{prefix}{key}.")]
+
+
+def required(state: dict[str, Any], path: str | Path, *keys: str) -> list[Any]:
+    """The values of ``keys`` in a loaded checkpoint, or one sentence naming the first key it lacks."""
+    for key in keys:
+        if key not in state:
+            raise CheckpointError(f"{path} has no {key!r} entry (it is damaged, or was not written by vaelib's "
+                                  "trainer): pass a checkpoint written by python -m vaelib.train or vaelib.train.train.")
+    return [state[key] for key in keys]
 
 
 def load_model_state(model: nn.Module, state_dict: dict[str, torch.Tensor], path: str | Path) -> nn.Module:
@@ -130,7 +201,8 @@ def load_model_state(model: nn.Module, state_dict: dict[str, torch.Tensor], path
     missing or extra tensors, wrong shapes) instead of PyTorch's multi-line error."""
     bad = nonfinite_tensors(state_dict)
     if bad:
-        raise CheckpointError(f"{path} holds non-finite weights (NaN or inf) in {', '.join(bad[:3])}: it comes from a "
+        raise CheckpointError(f"{path} holds non-finite weights (NaN or inf) in its state_dict ({', '.join(bad[:3])}): "
+                              "it comes from a "
                               "diverged run; use an earlier checkpoint, or retrain with a lower learning rate.")
     own = model.state_dict()
     missing, extra = sorted(set(own) - set(state_dict)), sorted(set(state_dict) - set(own))
@@ -151,9 +223,13 @@ def checkpoint_lock(path: str | Path) -> Iterator[None]:
     """Hold an exclusive lock on ``path`` (a ``.lock`` file beside it) for a whole run; a second run that wants
     the same output path gets a CheckpointError at once instead of silently overwriting the first one's work."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = path.with_name(path.name + ".lock")
-    with open(lock_path, "w") as lock:
+    lock_path = _lock_path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(lock_path, "a")
+    except OSError as err:  # a read-only output folder: the clear sentence, before any training starts
+        raise _unwritable(path, err) from None
+    with lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -179,7 +255,11 @@ def config_diff(saved: dict[str, Any], wanted: dict[str, Any], prefix: str = "")
 
 def check_config(path: str | Path, state: dict[str, Any], wanted: dict[str, Any]) -> None:
     """Raise CheckpointError naming every field where the checkpoint's config differs from ``wanted``."""
-    diff = config_diff(state["config"], wanted)
+    (saved,) = required(state, path, "config")
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"{path} holds a config that is not a dict (got {type(saved).__name__}): pass a "
+                              "checkpoint written by python -m vaelib.train or vaelib.train.train.")
+    diff = config_diff(saved, wanted)
     if diff:
         raise CheckpointError(f"Checkpoint {path} was trained with a different config ({'; '.join(diff)}); pass another "
                               "output path (or move this file aside) to train this config.")

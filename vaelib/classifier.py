@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vaelib.checks import count, fail, images as check_images, tensor
 from vaelib.data import MNIST, batch_indices, grey
 from vaelib.evaluate import mean_se
 
@@ -44,6 +45,12 @@ class SmallCNN(nn.Module):
 @torch.no_grad()
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
     """Fraction of uint8 images ``x`` (N, 784) classified as ``y``."""
+    check_images(x, "x")
+    tensor(y, "y", ndim=1, floating=False)
+    if len(y) != len(x) or y.is_floating_point():
+        raise fail("y", "must hold one integer label per image", f"{tuple(y.shape)} {y.dtype}", "labels of shape (N,)")
+    if len(x) == 0:
+        raise fail("x", "is empty", "shape (0, 784)", "at least one image")
     return (predict_proba(model, grey(x), batch_size).argmax(1) == y).double().mean().item()
 
 
@@ -73,8 +80,14 @@ def train_classifier(data: MNIST, epochs: int = 3, lr: float = 2e-3, batch_size:
 @torch.no_grad()
 def predict_proba(model: nn.Module, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """Class probabilities (N, 10) for images (N, 784) with values in [0, 1]."""
+    tensor(images, "images", ndim=2, last=784)
+    if images.numel():
+        grey(images)  # floats in [0, 1] (or uint8), else one sentence
+    batch_size = count(batch_size, "batch_size")
     model.eval()
-    return torch.cat([F.softmax(model(images[a:a + batch_size].float()), -1) for a in range(0, len(images), batch_size)])
+    if len(images) == 0:
+        return torch.empty(0, 10)
+    return torch.cat([F.softmax(model(grey(images[a:a + batch_size])), -1) for a in range(0, len(images), batch_size)])
 
 
 def sample_quality(probs: torch.Tensor) -> dict[str, Any]:
@@ -83,6 +96,7 @@ def sample_quality(probs: torch.Tensor) -> dict[str, Any]:
     ``entropy``: entropy (nats) of the predicted-class histogram (log 10 = perfectly balanced);
     ``kl_uniform`` = log 10 - entropy; ``confidence``: mean max-probability, with its standard error.
     """
+    tensor(probs, "probs", ndim=2, last=10)
     hist = torch.bincount(probs.argmax(1), minlength=10).double() / len(probs)  # (10,)
     entropy = -(hist * hist.clamp_min(1e-12).log()).sum().item()
     conf = probs.max(1).values.double()

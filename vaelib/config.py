@@ -71,7 +71,11 @@ def data_root(root: str | os.PathLike[str] | None = None) -> Path:
 def runs_dir() -> Path:
     """Folder for checkpoints trained by notebooks and the CLI (``$VAELIB_RUNS`` or ``<repo>/runs``)."""
     env = os.environ.get("VAELIB_RUNS", "").strip()
-    return Path(env).expanduser().resolve() if env else user_folder("runs")
+    path = Path(env).expanduser().resolve() if env else user_folder("runs")
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"VAELIB_RUNS names {path}, which is a file, not a folder: set VAELIB_RUNS to a folder "
+                         "(it is made if missing), or unset it to use the default runs folder.")
+    return path
 
 
 def seed_everything(seed: int) -> torch.Generator:

@@ -29,6 +29,7 @@ from torchvision.datasets import MNIST as TorchvisionMNIST
 from torchvision.datasets.mnist import read_image_file, read_label_file
 
 from vaelib.checkpoint import file_digest
+from vaelib.checks import count, unit_interval
 from vaelib.config import data_root
 from vaelib.remote import RemoteError, download
 
@@ -48,7 +49,18 @@ class DataError(RuntimeError):
 
 def raw_folder(root: str | Path | None = None) -> Path:
     """The folder torchvision reads: ``<root>/MNIST/raw`` (root resolved by ``vaelib.config.data_root``)."""
-    return data_root(root) / "MNIST" / "raw"
+    return _data_folder(root) / "MNIST" / "raw"
+
+
+def _data_folder(root: str | Path | None) -> Path:
+    """``data_root(root)``, refused with one sentence when it (or the MNIST folder inside it) is a file."""
+    resolved = data_root(root)
+    for path in (resolved, resolved / "MNIST", resolved / "MNIST" / "raw"):
+        if path.exists() and not path.is_dir():
+            source = "the root argument" if root is not None else "VAELIB_DATA"
+            raise DataError(f"{path} is a file, not a folder ({source} names {resolved}): set VAELIB_DATA (or pass "
+                            "root) to the folder that holds MNIST/raw/, and leave the file where it is.")
+    return resolved
 
 
 def verify_mnist(root: str | Path | None = None) -> Path:
@@ -56,7 +68,7 @@ def verify_mnist(root: str | Path | None = None) -> Path:
 
     A corrupt or truncated file is reported, never deleted or overwritten.
     """
-    resolved = data_root(root)
+    resolved = _data_folder(root)
     folder = resolved / "MNIST" / "raw"
     missing = [name for name in MNIST_MD5 if not (folder / name).is_file()]
     if missing and all((resolved / name).is_file() for name in missing):  # the files, but not in MNIST/raw/
@@ -84,7 +96,13 @@ def _extract_missing(folder: Path) -> None:
             continue
         tmp = folder / f"{name}.tmp"
         try:
-            with gzip.open(gz, "rb") as src, open(tmp, "wb") as dst:
+            dst = open(tmp, "wb")
+        except OSError as err:  # a read-only data folder: say so, not "fails the checksum"
+            raise DataError(f"{name} is missing and {gz} cannot be decompressed beside it ({err.strerror or err}): "
+                            f"decompress it yourself (gunzip -k {gz}), or set VAELIB_DATA to a folder you can "
+                            "write to.") from None
+        try:
+            with dst, gzip.open(gz, "rb") as src:
                 for block in iter(lambda: src.read(1 << 20), b""):
                     dst.write(block)
             ok = file_digest(tmp, "md5") == MNIST_MD5[name]
@@ -126,8 +144,13 @@ def _download_missing(resolved: Path, missing: list[str]) -> None:
     existing file is replaced; on failure remove the staging folder and any empty folder this call made."""
     folder = resolved / "MNIST" / "raw"
     created = [p for p in (resolved, resolved / "MNIST", folder) if not p.exists()]
-    resolved.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".mnist-download-", dir=resolved))
+    try:
+        resolved.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".mnist-download-", dir=resolved))
+    except OSError as err:  # a read-only data folder (or a parent that is a file): nothing was written
+        raise DataError(f"MNIST is not complete in {folder} (missing {', '.join(missing)}) and {resolved} cannot be "
+                        f"written ({err.strerror or type(err).__name__}): set VAELIB_DATA to a folder that holds "
+                        "MNIST/raw/ with all four files, or to a folder you can write to.") from None
     try:
         _download(staging)
         folder.mkdir(parents=True, exist_ok=True)
@@ -138,8 +161,8 @@ def _download_missing(resolved: Path, missing: list[str]) -> None:
         for path in reversed(created):  # only folders made here, and only if still empty
             if path.is_dir() and not any(path.iterdir()):
                 path.rmdir()
-        raise DataError(f"MNIST is not in {folder} and could not be downloaded ({type(err).__name__}): set "
-                        f"VAELIB_DATA to the folder that holds MNIST/raw/ with {', '.join(MNIST_MD5)}, or run "
+        raise DataError(f"MNIST is not complete in {folder} (missing {', '.join(missing)}) and could not be "
+                        f"downloaded ({type(err).__name__}): set VAELIB_DATA to the folder that holds MNIST/raw/ with {', '.join(MNIST_MD5)}, or run "
                         "once with internet access.") from None
     shutil.rmtree(staging, ignore_errors=True)
 
@@ -147,7 +170,7 @@ def _download_missing(resolved: Path, missing: list[str]) -> None:
 def ensure_mnist(root: str | Path | None = None, download: bool = True) -> Path:
     """Return a verified data root: raw files as they are, missing ones decompressed from their ``.gz`` or, with
     ``download``, fetched from a mirror (``mnist_mirrors``); an existing file is never replaced or deleted."""
-    resolved = data_root(root)  # resolved once; every step below uses this folder
+    resolved = _data_folder(root)  # resolved once; every step below uses this folder
     folder = resolved / "MNIST" / "raw"
     _extract_missing(folder)
     missing = [name for name in MNIST_MD5 if not (folder / name).exists()]
@@ -179,6 +202,8 @@ class MNIST:
 def load_mnist(root: str | Path | None = None, *, val_size: int = VAL_SIZE, limit: int | None = None,
                device: torch.device | str = "cpu", download: bool = True) -> MNIST:
     """Load MNIST once into tensors with torchvision's reader; ``limit`` caps each split (smoke mode)."""
+    val_size = count(val_size, "val_size", minimum=0)
+    limit = None if limit is None else count(limit, "limit")
     folder = ensure_mnist(root, download=download) / "MNIST" / "raw"
     images = read_image_file(str(folder / "train-images-idx3-ubyte")).reshape(-1, 784)  # (60000, 784) uint8
     labels = read_label_file(str(folder / "train-labels-idx1-ubyte"))
@@ -192,8 +217,18 @@ def load_mnist(root: str | Path | None = None, *, val_size: int = VAL_SIZE, limi
 
 
 def grey(x: torch.Tensor) -> torch.Tensor:
-    """uint8 pixels -> float intensities in [0, 1]."""
-    return x.float() / 255.0
+    """Float intensities in [0, 1]: uint8 pixels are divided by 255; floats already in [0, 1] (torchvision's
+    ``ToTensor``) are taken as they are, and floats outside [0, 1] are refused, so nothing is scaled twice."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor of pixels (got {type(x).__name__}): pass uint8 pixels 0-255 or "
+                        "floats in [0, 1].")
+    if x.dtype == torch.uint8:
+        return x.float() / 255.0
+    if not x.is_floating_point():
+        raise TypeError(f"x must be uint8 pixels 0-255 or floats in [0, 1] (got dtype {x.dtype}): pass "
+                        "x.to(torch.uint8) or x.float() / 255.")
+    unit_interval(x, "x")
+    return x.float()
 
 
 def binarize(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -209,6 +244,7 @@ def pixels(x: torch.Tensor, binarized: bool, generator: torch.Generator | None =
 def batch_indices(n: int, batch_size: int, generator: torch.Generator | None = None,
                   shuffle: bool = True, device: torch.device | str = "cpu") -> Iterator[torch.Tensor]:
     """Yield index tensors that cover ``range(n)`` once, shuffled with ``generator`` if asked."""
+    n, batch_size = count(n, "n", minimum=0), count(batch_size, "batch_size")
     order = (torch.randperm(n, generator=generator, device=device) if shuffle
              else torch.arange(n, device=device))
     for start in range(0, n, batch_size):

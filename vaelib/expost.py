@@ -29,6 +29,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 from torch.distributions import StudentT
 
+from vaelib.checks import count, fail, number, tensor
 from vaelib.evaluate import mean_se
 from vaelib.losses import LOG_2PI
 from vaelib.mixture import log_mixture_density
@@ -84,7 +85,8 @@ class GaussianMixtureDensity:
 def fit_gaussian(codes: torch.Tensor, ridge: float = 1e-6) -> GaussianMixtureDensity:
     """Maximum-likelihood full-covariance Gaussian (mean, covariance with 1/N) of codes (N, D); ``ridge`` times
     the mean variance is added to the diagonal so that fewer than D + 1 codes still give a density."""
-    z = codes.to(F64)
+    z = _codes(codes, "codes", minimum=2).to(F64)
+    ridge = number(ridge, "ridge", low=0.0)
     mean = z.mean(0)
     cov = (z - mean).T @ (z - mean) / len(z)  # (D, D)
     cov = cov + ridge * cov.diagonal().mean().clamp_min(1e-12) * torch.eye(z.shape[1], dtype=F64)
@@ -97,9 +99,12 @@ def fit_mixture(codes: torch.Tensor, n_components: int, seed: int = 0, max_iter:
 
     The codes are standardized per dimension first (so ``reg_covar`` is relative to each dimension's spread) and
     the fitted mixture is mapped back exactly: m = shift + s * m', C = diag(s) C' diag(s)."""
+    n_components, max_iter, n_init = count(n_components, "n_components"), count(max_iter, "max_iter"), count(n_init, "n_init")
+    reg_covar = number(reg_covar, "reg_covar", low=0.0)
+    z = _codes(codes, "codes", minimum=max(2, n_components))
     if n_components == 1:
-        return fit_gaussian(codes, reg_covar)
-    z = codes.to(F64)
+        return fit_gaussian(z, reg_covar)
+    z = z.to(F64)
     shift, scale = z.mean(0), z.std(0).clamp_min(1e-12)  # (D,) each
     gm = GaussianMixture(n_components, covariance_type="full", reg_covar=reg_covar, max_iter=max_iter,
                          n_init=n_init, random_state=seed)
@@ -109,6 +114,14 @@ def fit_mixture(codes: torch.Tensor, n_components: int, seed: int = 0, max_iter:
     chol = torch.linalg.cholesky(torch.from_numpy(gm.covariances_))  # (K, D, D) standardized units
     return GaussianMixtureDensity(torch.from_numpy(gm.weights_).log(), shift + scale * torch.from_numpy(gm.means_),
                                   scale[:, None] * chol)
+
+
+def _codes(codes: torch.Tensor, name: str, minimum: int = 1) -> torch.Tensor:
+    """Codes (N, D), finite, with at least ``minimum`` rows; else one sentence naming the argument."""
+    tensor(codes, name, ndim=2)
+    if len(codes) < minimum:
+        raise fail(name, f"needs at least {minimum} codes here", f"{len(codes)}", f"{minimum} or more rows (N, D)")
+    return codes
 
 
 @dataclass(frozen=True)
@@ -136,6 +149,7 @@ class KernelDensity:
 
 def fit_kde(codes: torch.Tensor, bandwidth: float) -> KernelDensity:
     """A ``KernelDensity`` on codes (N, D) with the given bandwidth (in whitened units)."""
+    bandwidth = number(bandwidth, "bandwidth", low=0.0, strict_low=True)
     whitening = fit_gaussian(codes)
     W = torch.linalg.inv(whitening.chol[0])  # lower-triangular
     return KernelDensity((codes.to(F64) - whitening.means[0]) @ W.T, whitening.means[0], W, float(bandwidth))
@@ -143,6 +157,8 @@ def fit_kde(codes: torch.Tensor, bandwidth: float) -> KernelDensity:
 
 def heldout_loglik(density: GaussianMixtureDensity | KernelDensity, codes: torch.Tensor) -> tuple[float, float]:
     """Mean log-density of held-out codes (M, D) and its standard error over codes (nats per code)."""
+    dim = density.dim if isinstance(density, GaussianMixtureDensity) else density.centers.shape[1]
+    tensor(codes, "codes", ndim=2, last=dim)
     return mean_se(density.log_prob(codes))
 
 
@@ -158,7 +174,9 @@ def select_mixture(train: torch.Tensor, val: torch.Tensor, components: Sequence[
                    seed: int = 0) -> Selection:
     """Fit a full-covariance mixture for each K in ``components`` (skipping K with fewer than D + 1 training codes
     per component) and keep the one with the highest mean log-likelihood of the validation codes."""
-    N, D = train.shape
+    N, D = _codes(train, "train", minimum=2).shape
+    tensor(val, "val", ndim=2, last=D)
+    components = [count(K, "components") for K in components]
     fits, table = [], []
     for K in components:
         if K > 1 and N < K * (D + 1):
@@ -168,6 +186,9 @@ def select_mixture(train: torch.Tensor, val: torch.Tensor, components: Sequence[
         fits.append(density)
         table.append({"n_components": K, "val_loglik": val_ll, "val_loglik_se": val_se,
                       "n_parameters": density.n_parameters})
+    if not fits:
+        raise fail("components", f"has no K that N = {N} training codes in D = {D} can fit", repr(tuple(components)),
+                   "a list that includes K = 1")
     best = max(range(len(fits)), key=lambda i: table[i]["val_loglik"])
     return Selection(fits[best], table)
 
@@ -175,6 +196,10 @@ def select_mixture(train: torch.Tensor, val: torch.Tensor, components: Sequence[
 def select_kde(train: torch.Tensor, val: torch.Tensor,
                bandwidths: Sequence[float] = (0.05, 0.1, 0.2, 0.35, 0.5, 0.7, 1.0)) -> Selection:
     """A kernel density for each bandwidth (whitened units); keep the best on the validation codes."""
+    _codes(train, "train", minimum=2)
+    tensor(val, "val", ndim=2, last=train.shape[1])
+    if not len(bandwidths):
+        raise fail("bandwidths", "is empty", "()", "one or more bandwidths > 0")
     fits = [fit_kde(train, h) for h in bandwidths]
     table = [{"bandwidth": h, **dict(zip(("val_loglik", "val_loglik_se"), heldout_loglik(f, val)))}
              for h, f in zip(bandwidths, fits)]
@@ -189,6 +214,7 @@ def gaussian_expected_kl(dim: int, n: int) -> float:
     From E[Sigma_hat^-1] = n Sigma^-1 / (n - D - 2) (inverse Wishart) and E log|Sigma_hat| (digammas):
     1/2 [(n + 1) D / (n - D - 2) - D + sum_{i=1..D} psi((n - i) / 2) + D log(2 / n)]. For large n it is
     p / (2n), with p = D + D(D + 1)/2 parameters: the N needed for a given excess grows like D^2, not e^D."""
+    dim, n = count(dim, "dim"), count(n, "n")
     if n <= dim + 2:
         raise ValueError(f"The expected KL is infinite for n <= D + 2 (n={n}, D={dim}): use more codes.")
     psi = sum(float(digamma((n - i) / 2)) for i in range(1, dim + 1))
@@ -199,7 +225,11 @@ def gaussian_expected_kl(dim: int, n: int) -> float:
 def fit_student_t(values: torch.Tensor, max_iter: int = 200) -> StudentT:
     """Maximum-likelihood Student-t (degrees of freedom, location, scale) of one-dimensional values (N,), float64:
     L-BFGS on (log df, loc, log scale) from df = 3, the median and the scaled median absolute deviation."""
-    x = values.detach().to(F64).flatten()
+    x = tensor(values, "values", floating=False).detach().to(F64).flatten()
+    max_iter = count(max_iter, "max_iter")
+    if len(x) < 2 or bool((x == x[0]).all()):
+        raise fail("values", "needs at least two different values to fit a spread", f"{len(x)} values",
+                   "a sample with some spread")
     loc = x.median()
     scale = 1.4826 * (x - loc).abs().median().clamp_min(1e-12)
     params = torch.stack([torch.tensor(math.log(3.0), dtype=F64), loc, scale.log()]).requires_grad_()

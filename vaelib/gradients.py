@@ -17,11 +17,23 @@ from typing import Callable, Literal
 
 import torch
 
+from vaelib.checks import count, fail, same_shape, tensor
+
 Fn = Callable[[torch.Tensor], torch.Tensor]  # (..., D) -> (...,)
+
+
+def _location_scale(mu: torch.Tensor, sigma: torch.Tensor) -> None:
+    tensor(mu, "mu", ndim=1)
+    tensor(sigma, "sigma", ndim=1)
+    same_shape(mu, sigma, "mu", "sigma")
+    if not bool((sigma > 0).all()):
+        raise fail("sigma", "must be > 0", f"min {float(sigma.min()):g}", "positive standard deviations")
 
 
 def standard_normal(n: int, mu: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """``n`` draws of eps ~ N(0, I) shaped like ``mu``: ``(n, D)``."""
+    n = count(n, "n", minimum=0)
+    tensor(mu, "mu", floating=True, finite=False)
     return torch.randn((n, *mu.shape), generator=generator, dtype=mu.dtype, device=mu.device)
 
 
@@ -34,6 +46,8 @@ def score_function_grad(f: Fn, mu: torch.Tensor, sigma: torch.Tensor, n: int,
     ``baseline="loo"`` subtracts the leave-one-out mean of f (a control variate that keeps it unbiased).
     Derived in notebooks/03_reparameterization.ipynb.
     """
+    _location_scale(mu, sigma)
+    n = count(n, "n")
     eps = standard_normal(n, mu, generator) if eps is None else eps  # (n, D)
     with torch.no_grad():
         fz = f(mu + sigma * eps)  # (n,)
@@ -53,6 +67,8 @@ def pathwise_grad(f: Fn, mu: torch.Tensor, sigma: torch.Tensor, n: int,
     With z = mu + sigma * eps: d f/d mu = grad f(z) and d f/d sigma = grad f(z) * eps. The same formula
     holds for any location-scale family (pass its ``eps``). Derived in notebooks/03_reparameterization.ipynb.
     """
+    _location_scale(mu, sigma)
+    n = count(n, "n")
     eps = standard_normal(n, mu, generator) if eps is None else eps  # (n, D)
     z = (mu + sigma * eps).detach().requires_grad_(True)  # (n, D)
     (grad_z,) = torch.autograd.grad(f(z).sum(), z)  # rows are independent: row i is grad f(z_i)
@@ -61,16 +77,27 @@ def pathwise_grad(f: Fn, mu: torch.Tensor, sigma: torch.Tensor, n: int,
 
 def batch_means(g: torch.Tensor, n: int) -> torch.Tensor:
     """Split per-sample estimates ``(R * n, D)`` into R batches of n and average each: ``(R, D)``."""
+    tensor(g, "g", ndim=2)
+    n = count(n, "n")
+    if len(g) < n:
+        raise fail("n", f"is more than the {len(g)} estimates in g", repr(n), f"n <= {len(g)}")
     return g[: (g.shape[0] // n) * n].reshape(-1, n, *g.shape[1:]).mean(1)
 
 
 def total_variance(g: torch.Tensor) -> float:
     """Trace of the covariance of estimates ``(R, D)``: the summed per-coordinate variance."""
+    tensor(g, "g", ndim=2)
+    if len(g) < 2:
+        raise fail("g", "needs at least 2 estimates for a variance", f"shape {tuple(g.shape)}", "two or more rows")
     return float(g.var(dim=0).sum())
 
 
 def z_scores(g: torch.Tensor, exact: torch.Tensor) -> torch.Tensor:
     """(mean - exact) / standard error, per coordinate, for per-sample estimates ``(n, D)``."""
+    tensor(g, "g", ndim=2)
+    tensor(exact, "exact", ndim=1, last=g.shape[1])
+    if len(g) < 2:
+        raise fail("g", "needs at least 2 estimates for a standard error", f"shape {tuple(g.shape)}", "two or more rows")
     se = g.std(dim=0) / g.shape[0] ** 0.5
     return (g.mean(0) - exact) / se
 
@@ -98,6 +125,7 @@ class Quadratic:
 def random_quadratic(D: int, generator: torch.Generator | None = None,
                      dtype: torch.dtype = torch.float64) -> Quadratic:
     """A random positive-definite quadratic in D dims with eigenvalues of order one."""
+    D = count(D, "D")
     M = torch.randn(D, D, generator=generator, dtype=dtype) / D ** 0.5
     return Quadratic(A=M @ M.T + 0.5 * torch.eye(D, dtype=dtype), b=torch.randn(D, generator=generator, dtype=dtype))
 
@@ -106,5 +134,7 @@ def variance_of_batch_mean(estimator: Callable[..., tuple[torch.Tensor, torch.Te
                            mu: torch.Tensor, sigma: torch.Tensor, n: int, reps: int,
                            generator: torch.Generator | None = None) -> float:
     """Total variance of the n-sample average of an estimator (mu and sigma parts), from ``reps`` batches."""
+    _location_scale(mu, sigma)
+    n, reps = count(n, "n"), count(reps, "reps", minimum=2)
     g_mu, g_sigma = estimator(f, mu, sigma, n * reps, generator)  # (n * reps, D) each
     return total_variance(batch_means(g_mu, n)) + total_variance(batch_means(g_sigma, n))

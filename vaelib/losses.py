@@ -19,6 +19,8 @@ from typing import Any, Literal, Protocol
 import torch
 import torch.nn.functional as F
 
+from vaelib.checks import broadcastable, count, fail, tensor
+
 LOG_2PI = math.log(2 * math.pi)
 
 
@@ -48,6 +50,19 @@ class LatentVariableModel(Protocol):
     def log_prior(self, z: torch.Tensor) -> torch.Tensor: ...  # (..., B)
 
 
+def _args(**named: torch.Tensor) -> None:
+    """Floating-point tensors that broadcast against each other, else one sentence naming the argument (cheap: no
+    look at the values, so NaN and inf propagate to the examples they belong to, and logvar = -inf is the exact
+    sigma = 0 limit)."""
+    for name, t in named.items():
+        tensor(t, name, floating=True, finite=False, nonempty=False)
+        if t.dim() == 0:
+            raise fail(name, "must have a last dimension to sum over", "a 0-d tensor", f"{name} of shape (..., D)")
+    items = list(named.items())
+    for (name_a, a), (name_b, b) in zip(items, items[1:]):
+        broadcastable(name_a, a, name_b, b)
+
+
 def _wide(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """The tensors, with float16 / bfloat16 widened to float32 (sums over many dims overflow half precision)."""
     return tuple(t.float() if t.dtype in (torch.float16, torch.bfloat16) else t for t in tensors)
@@ -55,6 +70,7 @@ def _wide(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
 
 def kl_std_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, diag exp(logvar)) || N(0, I)) summed over the last dim (float32 or wider). Derived in notebook 02."""
+    _args(mu=mu, logvar=logvar)
     mu, logvar = _wide(mu, logvar)
     return 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1.0).sum(-1)
 
@@ -62,6 +78,7 @@ def kl_std_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 def kl_diag_gaussians(mu_q: torch.Tensor, logvar_q: torch.Tensor,
                       mu_p: torch.Tensor, logvar_p: torch.Tensor) -> torch.Tensor:
     """KL(N(mu_q, exp(logvar_q)) || N(mu_p, exp(logvar_p))), diagonal, summed over the last dim (float32 or wider)."""
+    _args(mu_q=mu_q, logvar_q=logvar_q, mu_p=mu_p, logvar_p=logvar_p)
     mu_q, logvar_q, mu_p, logvar_p = _wide(mu_q, logvar_q, mu_p, logvar_p)
     var_ratio = (logvar_q - logvar_p).exp()
     return 0.5 * (var_ratio + (mu_q - mu_p).pow(2) / logvar_p.exp() - 1.0 - (logvar_q - logvar_p)).sum(-1)
@@ -69,12 +86,14 @@ def kl_diag_gaussians(mu_q: torch.Tensor, logvar_q: torch.Tensor,
 
 def gaussian_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """log N(z; mu, diag exp(logvar)) summed over the last dim (broadcasts leading sample dims; float32 or wider)."""
+    _args(z=z, mu=mu, logvar=logvar)
     z, mu, logvar = _wide(z, mu, logvar)
     return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) / logvar.exp()).sum(-1)
 
 
 def std_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
     """log N(z; 0, I) summed over the last dim (float32 or wider)."""
+    _args(z=z)
     (z,) = _wide(z)
     return -0.5 * (LOG_2PI + z.pow(2)).sum(-1)
 
@@ -85,6 +104,7 @@ def bernoulli_log_prob(x_logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     For x in {0,1} this is a normalized log-likelihood. For grey x in [0,1] it is minus the BCE that
     pytorch/examples reports, which is *not* a log-likelihood (notebook 04 explains).
     """
+    _args(x_logits=x_logits, x=x)
     x_logits, x = torch.broadcast_tensors(*_wide(x_logits, x))  # x (B, 784) against logits (k, B, 784), or vice versa
     return -F.binary_cross_entropy_with_logits(x_logits, x, reduction="none").sum(-1)
 
@@ -92,6 +112,11 @@ def bernoulli_log_prob(x_logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None,
                    n_samples: int | None = None) -> torch.Tensor:
     """z = mu + sigma * eps, eps ~ N(0, I): ``(B, D)``, or ``(n_samples, B, D)`` if asked. Notebook 03."""
+    _args(mu=mu, logvar=logvar)
+    if mu.shape != logvar.shape:
+        raise fail("mu and logvar", "must have the same shape", f"{tuple(mu.shape)} and {tuple(logvar.shape)}",
+                   "the encoder's two outputs for one batch")
+    n_samples = None if n_samples is None else count(n_samples, "n_samples")
     shape = mu.shape if n_samples is None else (n_samples, *mu.shape)
     eps = torch.randn(shape, generator=generator, device=mu.device, dtype=mu.dtype)
     return mu + (0.5 * logvar).exp() * eps
@@ -155,6 +180,11 @@ def mc_kl(post: Any, z: torch.Tensor, log_prior_z: torch.Tensor) -> torch.Tensor
     where the closed form has none. Inside the ELBO that noise is correlated with the noise of
     log p(x|z) at the same z, and partly cancels (notebook 07 measures both).
     """
+    tensor(z, "z", finite=False, nonempty=False)
+    tensor(log_prior_z, "log_prior_z", finite=False, nonempty=False)
+    if z.shape[:-1] != log_prior_z.shape:
+        raise fail("log_prior_z", "must have one value per z", f"shape {tuple(log_prior_z.shape)} for z {tuple(z.shape)}",
+                   "log p(z) at the same z, shape z.shape[:-1]")
     return post.log_prob(z) - log_prior_z
 
 
@@ -175,6 +205,9 @@ def elbo_terms(model: LatentVariableModel, x: torch.Tensor, generator: torch.Gen
     """Single-sample ELBO per example. ``kl="closed"`` uses the closed form (Gaussian to N(0, I), or the
     model's ``closed_kl``); ``kl="mc"`` uses log q(z|x) - log p(z) at the same z (any prior; notebook 07);
     ``"auto"`` takes the closed form where the model has one (``has_closed_kl``, default True)."""
+    tensor(x, "x", floating=True, finite=False, nonempty=False)
+    if kl not in ("auto", "closed", "mc"):
+        raise fail("kl", "must be 'auto', 'closed' or 'mc'", repr(kl), "kl='auto'")
     post = model.encode(x)
     z = post.rsample(generator=generator)  # (B, D)
     recon = -model.log_px_given_z(x, z)  # (B,)
@@ -195,6 +228,7 @@ def free_bits_kl(mu: torch.Tensor, logvar: torch.Tensor, free_bits: float) -> to
 
 def reduce_batch(values: torch.Tensor, reduction: Literal["mean", "sum"] = "mean") -> torch.Tensor:
     """Reduce per-example values over the batch: ``mean`` (per-example nats) or ``sum`` (per batch)."""
+    tensor(values, "values", floating=False, finite=False, nonempty=reduction == "mean")
     if reduction == "mean":
         return values.mean()
     if reduction == "sum":
@@ -211,6 +245,8 @@ def iwae_log_px(model: LatentVariableModel, x: torch.Tensor, k: int, generator: 
     drawn in chunks of at most ``max_rows`` decoder rows and combined with ``logsumexp``, so memory
     stays bounded at k=5000. Derived in notebooks/01_elbo.ipynb.
     """
+    tensor(x, "x", ndim=(2,), floating=True, finite=False, nonempty=False)
+    k, max_rows = count(k, "k"), count(max_rows, "max_rows")
     if x.shape[0] == 0:
         return torch.empty(0, dtype=x.dtype, device=x.device)
     post = model.encode(x)  # q(z|x): Gaussian, or the model's own (vMF)

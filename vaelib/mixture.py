@@ -22,6 +22,8 @@ import math
 
 import torch
 
+from vaelib.checks import count, same_shape, tensor
+
 LOG_2PI = math.log(2 * math.pi)
 
 
@@ -37,12 +39,19 @@ def log_mixture_density(z: torch.Tensor, means: torch.Tensor, logvars: torch.Ten
     uniform weights over the K - 1 others (leave-one-out: the mixture of the *other* training images).
     Work is blocked ``rows`` codes x ``chunk`` components at a time, so memory stays bounded.
     """
+    tensor(z, "z", finite=False, nonempty=False)
+    tensor(means, "means", ndim=2)
+    tensor(logvars, "logvars", ndim=2)
+    same_shape(means, logvars, "means", "logvars")
+    rows, chunk = count(rows, "rows"), count(chunk, "chunk")
     K, D = means.shape
     if z.shape[-1] != D:
         raise ValueError(f"z has {z.shape[-1]} dimensions but the mixture's components have {D}.")
     if exclude is not None and (log_weights is not None or z.dim() != 2 or K < 2):
         raise ValueError("exclude= needs uniform weights, z of shape (M, D) and at least two components.")
     out_dtype = torch.promote_types(z.dtype, means.dtype)
+    if z.numel() == 0:
+        return torch.empty(z.shape[:-1], dtype=out_dtype, device=z.device)
     flat = z.reshape(-1, D).double()
     means, logvars = means.double(), logvars.double()
     prec = (-logvars).exp()  # (K, D)
@@ -79,6 +88,10 @@ def sample_mixture(n: int, means: torch.Tensor, logvars: torch.Tensor, log_weigh
     Returns z (n, D) and the components k (n,). ``log_weights`` None means uniform (e.g. i ~ Uniform{1..N}
     for the aggregate posterior). The standard deviation is exp(logvar / 2).
     """
+    n = count(n, "n", minimum=0)
+    tensor(means, "means", ndim=2)
+    tensor(logvars, "logvars", ndim=2)
+    same_shape(means, logvars, "means", "logvars")
     K, D = means.shape
     with torch.no_grad():
         if log_weights is None:

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vaelib.checks import tensor
 from vaelib.losses import DiagonalGaussian, PointMass, bernoulli_log_prob, kl_std_normal, std_normal_log_prob
 from vaelib.posteriors import DiagonalLaplace, kl_laplace_std_normal
 from vaelib.priors import GaussianMixturePrior, VampPrior
@@ -109,6 +110,7 @@ class VAE(nn.Module):
         ``latent="vmf"`` ``VonMisesFisher(loc, kappa)`` with the unit direction loc (B, D) and the concentration
         kappa = softplus(.) + 1 (B,) (Davidson et al., 2018); for ``latent="deterministic"`` ``PointMass(z)``; for
         ``latent="laplace"`` ``DiagonalLaplace(mu, logvar)`` (``vaelib.posteriors``, notebook 08)."""
+        tensor(x, "x", last=784, finite=False, nonempty=False)  # one sentence, not a matmul error
         h = self.encoder(x).to(x.dtype)  # back to the input's dtype when the layers ran in bf16 (autocast)
         if self.config.latent == "vmf":
             loc, raw = h[..., :-1], h[..., -1]
@@ -138,6 +140,7 @@ class VAE(nn.Module):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """z (..., D) -> x_logits (..., 784); leading sample dims are flattened and restored."""
+        tensor(z, "z", last=self.latent_dim, finite=False, nonempty=False)
         lead = z.shape[:-1]
         return self.decoder(z.reshape(-1, z.shape[-1])).to(z.dtype).reshape(*lead, 784)  # z's dtype under autocast too
 

@@ -15,6 +15,7 @@ import math
 
 import torch
 
+from vaelib.checks import same_shape, tensor
 from vaelib.losses import LOG_2PI
 
 LOG_2 = math.log(2.0)
@@ -54,6 +55,9 @@ class DiagonalLaplace:
 def kl_laplace_std_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(Laplace(mu, b) || N(0, I)) summed over the last dim, with b^2 = exp(logvar) / 2:
     E_q[-log N(z; 0, 1)] - H[q] = (log 2 pi + mu^2 + 2 b^2) / 2 - (1 + log 2b) per dimension (E_q z^2 = mu^2 + 2 b^2)."""
+    tensor(mu, "mu", finite=False, nonempty=False)
+    tensor(logvar, "logvar", finite=False, nonempty=False)
+    same_shape(mu, logvar, "mu", "logvar")
     log_b = 0.5 * (logvar - LOG_2)
     return (0.5 * (LOG_2PI + mu.pow(2) + logvar.exp()) - 1 - LOG_2 - log_b).sum(-1)
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
+from vaelib.checks import count, fail, number, tensor
 from vaelib.classifier import SmallCNN, sample_quality
 from vaelib.evaluate import mean_se
 
@@ -23,6 +24,8 @@ F64 = torch.float64
 @torch.no_grad()
 def classifier_features(model: SmallCNN, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """Penultimate features (N, 256) float64 of the classifier for images (N, 784) in [0, 1]."""
+    tensor(images, "images", ndim=2, last=784)
+    batch_size = count(batch_size, "batch_size")
     model.eval()
     return torch.cat([model.features(images[a:a + batch_size].float()).double() for a in range(0, len(images), batch_size)])
 
@@ -35,8 +38,15 @@ def features_and_probs(model: SmallCNN, images: torch.Tensor) -> tuple[torch.Ten
 
 
 def feature_moments(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean (F,) and covariance (F, F) with 1/(n - 1), float64, of features (n, F)."""
-    f = features.to(F64)
+    """Mean (F,) and covariance (F, F) with 1/(n - 1), float64, of features (n, F), n >= 2."""
+    return _moments(features, "features")
+
+
+def _moments(features: torch.Tensor, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    f = tensor(features, name, ndim=2, floating=False).to(F64)
+    if len(f) < 2:
+        raise fail(name, "needs at least 2 samples for a covariance", f"shape {tuple(f.shape)}",
+                   "two or more rows (n, F)")
     mean = f.mean(0)
     return mean, (f - mean).T @ (f - mean) / (len(f) - 1)
 
@@ -50,6 +60,14 @@ def _psd_sqrt(c: torch.Tensor) -> torch.Tensor:
 def frechet_distance_gaussians(mean_a: torch.Tensor, cov_a: torch.Tensor, mean_b: torch.Tensor,
                                cov_b: torch.Tensor) -> float:
     """Squared 2-Wasserstein distance between N(mean_a, cov_a) and N(mean_b, cov_b) (float64)."""
+    for name, mean, cov in (("mean_a", mean_a, cov_a), ("mean_b", mean_b, cov_b)):
+        tensor(mean, name, ndim=1, floating=False)
+        tensor(cov, "cov" + name[-2:], ndim=2, last=len(mean), floating=False)
+        if cov.shape[0] != cov.shape[1]:
+            raise fail("cov" + name[-2:], "must be square", f"shape {tuple(cov.shape)}", "an (F, F) covariance")
+    if mean_a.shape != mean_b.shape:
+        raise fail("mean_a and mean_b", "must have the same length", f"{len(mean_a)} and {len(mean_b)}",
+                   "moments of features of one kind")
     mean_a, cov_a, mean_b, cov_b = (t.to(F64) for t in (mean_a, cov_a, mean_b, cov_b))
     root_a = _psd_sqrt(cov_a)
     cross = torch.linalg.eigvalsh(root_a @ cov_b @ root_a).clamp_min(0).sqrt().sum()  # tr (A^1/2 B A^1/2)^1/2
@@ -58,7 +76,11 @@ def frechet_distance_gaussians(mean_a: torch.Tensor, cov_a: torch.Tensor, mean_b
 
 def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> float:
     """Fréchet distance between two feature samples (n_a, F) and (n_b, F) through their means and covariances."""
-    return frechet_distance_gaussians(*feature_moments(features_a), *feature_moments(features_b))
+    moments_a, moments_b = _moments(features_a, "features_a"), _moments(features_b, "features_b")
+    if features_a.shape[1] != features_b.shape[1]:
+        raise fail("features_a and features_b", "must have the same number of features",
+                   f"{features_a.shape[1]} and {features_b.shape[1]}", "features of one kind for both samples")
+    return frechet_distance_gaussians(*moments_a, *moments_b)
 
 
 @dataclass(frozen=True)
@@ -83,6 +105,8 @@ def score_samples(model: SmallCNN, images: torch.Tensor, reference: tuple[torch.
     """Score images (n, 784) in [0, 1] with the classifier ``model`` against the reference ``feature_moments``
     (for example of the test images). Chunks give standard errors for the two scores that are not means (with one
     chunk their SE is NaN)."""
+    chunks = count(chunks, "chunks")
+    tensor(images, "images", ndim=2, last=784)
     if len(images) < 2 * chunks or len(images) % chunks:
         raise ValueError(f"{len(images)} images do not split into {chunks} equal chunks of at least 2 images: "
                          "pass a multiple of chunks.")
@@ -103,10 +127,14 @@ def fid_mean_bias(cov: torch.Tensor, n_a: int, n_b: int | None = None) -> float:
     """Expected ||m_a - m_b||^2 for two samples of n_a and n_b (default: infinitely many) draws from one
     distribution with covariance ``cov``: tr(cov) (1/n_a + 1/n_b), the part of the Fréchet distance's
     finite-sample bias that comes from the means."""
+    tensor(cov, "cov", ndim=2, floating=False)
+    n_a, n_b = count(n_a, "n_a"), None if n_b is None else count(n_b, "n_b")
     return cov.trace().item() * (1 / n_a + (0 if n_b is None else 1 / n_b))
 
 
 def pixel_noise(images: torch.Tensor, sigma: float, generator: torch.Generator | None = None) -> torch.Tensor:
     """images + N(0, sigma^2) per pixel, clipped to [0, 1]: the degradation used to check a score."""
+    tensor(images, "images")
+    sigma = number(sigma, "sigma", low=0.0)
     return (images + sigma * torch.randn(images.shape, generator=generator)).clamp(0, 1)
 

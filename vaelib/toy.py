@@ -13,6 +13,7 @@ import math
 
 import torch
 
+from vaelib.checks import fail, number, same_shape, tensor
 from vaelib.losses import LOG_2PI, DiagonalGaussian, kl_std_normal, std_normal_log_prob
 
 
@@ -79,8 +80,23 @@ class LinearGaussian:
 
 # --- Closed-form helpers for notebooks/01_elbo.ipynb (no sampling anywhere) -----------------------
 
+def _toy_args(model: LinearGaussian, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> None:
+    P, D = model.W.shape
+    tensor(x, "x", ndim=2, last=P, finite=False)
+    tensor(mu, "mu", ndim=2, last=D, finite=False)
+    tensor(logvar, "logvar", ndim=2, last=D, finite=False)
+    same_shape(mu, logvar, "mu", "logvar")
+    if len(x) != len(mu):
+        raise fail("x and mu", "must hold the same number of examples", f"{len(x)} and {len(mu)}", "one q per x")
+    if x.dtype != model.W.dtype or mu.dtype != model.W.dtype or logvar.dtype != model.W.dtype:
+        raise fail("x, mu and logvar", f"must be {model.W.dtype} like the model", f"{x.dtype}, {mu.dtype}, {logvar.dtype}",
+                   "x.double(), mu.double() and logvar.double()", TypeError)
+
+
 def linear_gaussian_1d(a: float, b: float, s: float, **shifts: float) -> LinearGaussian:
     """The 1-D model z ~ N(0, 1), x | z ~ N(a z + b, s^2) as a float64 ``LinearGaussian`` (P = D = 1)."""
+    a, b = number(a, "a"), number(b, "b")
+    s = number(s, "s", low=0.0, strict_low=True)
     W = torch.tensor([[float(a)]], dtype=torch.float64)  # (1, 1)
     return LinearGaussian(W, torch.tensor([float(b)], dtype=torch.float64), s, **shifts)
 
@@ -90,6 +106,7 @@ def exact_elbo(model: LinearGaussian, x: torch.Tensor, mu: torch.Tensor, logvar:
 
     E_q ||x - W z - b||^2 = ||x - W mu - b||^2 + sum_j var_j ||W[:, j]||^2. Derived in notebooks/01_elbo.ipynb.
     """
+    _toy_args(model, x, mu, logvar)
     P = model.W.shape[0]
     resid = x - mu @ model.W.T - model.b  # (B, P)
     spread = logvar.exp() @ (model.W**2).sum(0)  # (B,): E_q of the decoder-mean variance
@@ -102,6 +119,7 @@ def kl_to_posterior(model: LinearGaussian, x: torch.Tensor, mu: torch.Tensor, lo
 
     KL = 1/2 [tr(S^-1 V) + (m - mu)^T S^-1 (m - mu) - D + log det S - log det V]. Derived in notebook 01.
     """
+    _toy_args(model, x, mu, logvar)
     m, S = model.posterior(x)  # (B, D), (D, D)
     prec = torch.linalg.inv(S)  # (D, D)
     diff = mu - m  # (B, D)

@@ -24,9 +24,11 @@ from typing import Any, Literal
 import torch
 from tqdm.auto import tqdm
 
-from vaelib.checkpoint import check_config, checkpoint_lock, load_checkpoint, load_model_state, save_checkpoint
+from vaelib.checkpoint import (CheckpointError, check_config, checkpoint_lock, load_checkpoint, load_model_state,
+                               nonfinite_tensors, required, save_checkpoint)
+from vaelib.checks import images, number, tensor
 from vaelib.config import PRETRAINED_DIR, get_device, runs_dir
-from vaelib.data import MNIST, DataError, batch_indices, load_mnist, pixels
+from vaelib.data import MNIST, DataError, batch_indices, grey, load_mnist, pixels
 from vaelib.evaluate import evaluate
 from vaelib.losses import elbo_terms, free_bits_kl
 from vaelib.models import VAE, ModelConfig, build_model
@@ -140,6 +142,8 @@ def training_loss(model: VAE, cfg: TrainConfig, x: torch.Tensor, gen: torch.Gene
            + decoder_l2 * sum of squared decoder weights,
     where with ``free_bits`` > 0 kl_b is the free-bits KL (``vaelib.losses.free_bits_kl``); the history keeps the true KL.
     """
+    tensor(x, "x", ndim=2, last=784, finite=False)
+    beta = number(beta, "beta", low=0.0)
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
         terms = elbo_terms(model, x, gen)  # the model returns fp32 from its bf16 layers: the terms stay fp32
     kl = free_bits_kl(*terms.post.params(), cfg.free_bits) if cfg.free_bits else terms.kl
@@ -158,7 +162,8 @@ def init_output_bias(model: VAE, train_x: torch.Tensor) -> None:
     """Set the decoder's last bias to the logit of the mean training image (uint8 ``train_x`` (N, 784)), so the
     untrained model already predicts every pixel's average: a data-dependent initialization that saves about
     an epoch of the fast recipe (benchmarks/time_to_quality.py); the architecture is unchanged."""
-    mean = (train_x.float().mean(0) / 255).clamp(1e-3, 1 - 1e-3)  # (784,)
+    images(train_x, "train_x")
+    mean = grey(train_x).mean(0).clamp(1e-3, 1 - 1e-3)  # (784,): uint8 or floats in [0, 1], scaled once
     last = [m for m in model.decoder.modules() if isinstance(m, torch.nn.Linear)][-1]
     last.bias.copy_(torch.logit(mean))
 
@@ -213,15 +218,20 @@ def _run(cfg: TrainConfig, data: MNIST, device: torch.device, checkpoint: Path |
     history: dict[str, list[float]] = {k: [] for k in HISTORY_KEYS}
     start, source = 0, "trained"
     if checkpoint is not None and checkpoint.exists():
-        state = _normalized(load_checkpoint(checkpoint, map_location=device))
+        state = _normalized(load_checkpoint(checkpoint, map_location=device), checkpoint)
         check_config(checkpoint, state, cfg.to_dict())  # fields added since it was saved take their defaults
-        load_model_state(model, state["model"], checkpoint)
-        history, start = state["history"], state["epoch"]
+        weights, history, start = required(state, checkpoint, "model", "history", "epoch")
+        load_model_state(model, weights, checkpoint)
         if start >= cfg.epochs:
             _announce(f"train: {checkpoint.name} already holds all {cfg.epochs} epochs of this config; nothing to do", progress)
             return TrainResult(model.eval(), history, cfg, "loaded", checkpoint)
-        opt.load_state_dict(state["optimizer"])
-        gen.set_state(state["rng"]["generator"].cpu())
+        opt_state, rng = required(state, checkpoint, "optimizer", "rng")
+        bad = nonfinite_tensors(opt_state)
+        if bad:
+            raise CheckpointError(f"{checkpoint} holds a non-finite optimizer state (NaN or inf in {', '.join(bad[:3])}): "
+                                  "it comes from a diverged run; pass another output path to train afresh.")
+        opt.load_state_dict(opt_state)
+        gen.set_state(rng["generator"].cpu())
         source = "resumed"
         _announce(f"train: resuming {checkpoint.name} at epoch {start + 1} of {cfg.epochs}", progress)
     train_x = data.train_x[:cfg.limit].to(device)
@@ -233,10 +243,7 @@ def _run(cfg: TrainConfig, data: MNIST, device: torch.device, checkpoint: Path |
         t0 = time.perf_counter()
         elbo, recon, kl = _train_epoch(model, opt, cfg, train_x, gen, cfg.beta_at(epoch), epoch)
         seconds = time.perf_counter() - t0
-        if not math.isfinite(elbo):
-            kept = f"; {checkpoint} still holds epoch {epoch}" if checkpoint is not None and epoch else ""
-            raise TrainingDiverged(f"Training diverged in epoch {epoch + 1} (the loss became NaN or infinite){kept}: "
-                                   f"try a lower learning rate (now {cfg.lr:g}) or a KL warm-up (--warmup-epochs).")
+        _check_diverged(model, opt, elbo, epoch, cfg, checkpoint)  # before the save: a good epoch is never overwritten
         val = (evaluate(model, val_x, binarized=cfg.binarize, seed=cfg.seed + 1, batch_size=1000) if len(val_x)
                else {"elbo": math.nan, "recon": math.nan, "kl": math.nan})  # val_size=0: no validation split
         for key, value in zip(HISTORY_KEYS, (elbo, recon, kl, val["elbo"], val["recon"], val["kl"], seconds)):
@@ -250,6 +257,24 @@ def _run(cfg: TrainConfig, data: MNIST, device: torch.device, checkpoint: Path |
             })
     model.eval()
     return TrainResult(model, history, cfg, source, checkpoint)
+
+
+def _check_diverged(model: VAE, opt: torch.optim.Optimizer, elbo: float, epoch: int, cfg: TrainConfig,
+                    checkpoint: Path | None) -> None:
+    """Raise TrainingDiverged if the epoch's mean loss, any weight or any optimizer state is NaN or infinite (a
+    blow-up in an epoch's last step leaves a finite mean loss but non-finite weights)."""
+    what = None
+    if not math.isfinite(elbo):
+        what = "the loss"
+    elif bad := nonfinite_tensors(model.state_dict()):
+        what = f"the weights ({', '.join(bad[:2])})"
+    elif bad := nonfinite_tensors(opt.state_dict()["state"]):
+        what = f"the optimizer state ({', '.join(bad[:2])})"
+    if what is None:
+        return
+    kept = f"; {checkpoint} still holds epoch {epoch}" if checkpoint is not None and epoch else ""
+    raise TrainingDiverged(f"Training diverged in epoch {epoch + 1} ({what} became NaN or infinite){kept}: "
+                           f"try a lower learning rate (now {cfg.lr:g}) or a KL warm-up (--warmup-epochs).")
 
 
 def estimate_seconds(cfg: TrainConfig, data: MNIST, device: str | torch.device = "auto", steps: int = 30,
@@ -294,18 +319,23 @@ def _sync(device: torch.device) -> None:
         torch.mps.synchronize()
 
 
-def _normalized(state: dict[str, Any]) -> dict[str, Any]:
-    """Fill config fields added after a checkpoint was written with their defaults."""
-    if isinstance(state.get("config"), dict) and "model" in state["config"]:
-        state["config"] = TrainConfig.from_dict(state["config"]).to_dict()
+def _normalized(state: dict[str, Any], path: str | Path) -> dict[str, Any]:
+    """Fill config fields added after a checkpoint was written with their defaults (one sentence if it has no
+    config, or one this version cannot read)."""
+    (config,) = required(state, path, "config")
+    try:
+        state["config"] = TrainConfig.from_dict(config).to_dict()
+    except (TypeError, KeyError, ValueError, AttributeError) as err:
+        raise CheckpointError(f"{path} holds a training config this version of vaelib cannot read ({type(err).__name__}: "
+                              f"{str(err).rstrip('.')}); pass a checkpoint written by this version's trainer.") from None
     return state
 
 
 def model_from_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[VAE, dict[str, Any]]:
     """Rebuild the model a checkpoint describes; return it (in eval mode) and the checkpoint dict."""
-    state = _normalized(load_checkpoint(path, map_location=device))
+    state = _normalized(load_checkpoint(path, map_location=device), path)
     model = build_model(TrainConfig.from_dict(state["config"]).model).to(device)
-    load_model_state(model, state["model"], path)
+    load_model_state(model, required(state, path, "model")[0], path)
     return model.eval(), state
 
 

@@ -14,7 +14,10 @@ import math
 
 import numpy as np
 import torch
+
 from scipy.special import ive
+
+from vaelib.checks import count, fail, number, tensor
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -52,26 +55,35 @@ class _LogBesselIv(torch.autograd.Function):
 
 def log_bessel_iv(v: float, kappa: torch.Tensor) -> torch.Tensor:
     """log I_v(kappa), elementwise, stable for small and large kappa (> 0) and differentiable in kappa."""
+    v = number(v, "v", low=0.0)
+    tensor(kappa, "kappa", finite=False, nonempty=False)
     return _LogBesselIv.apply(kappa, float(v))
 
 
 def mean_resultant_length(kappa: torch.Tensor, m: int) -> torch.Tensor:
     """A_m(kappa) = I_{m/2}(kappa) / I_{m/2-1}(kappa) = E||z|| along mu, i.e. E[mu.z] under vMF."""
+    m = count(m, "m", minimum=2)
+    tensor(kappa, "kappa", finite=False, nonempty=False)
     return (log_bessel_iv(m / 2, kappa) - log_bessel_iv(m / 2 - 1, kappa)).exp()
 
 
 def log_sphere_area(m: int) -> float:
     """log area of S^{m-1} in R^m: log 2 + (m/2) log pi - lgamma(m/2)."""
+    m = count(m, "m")
     return math.log(2) + (m / 2) * math.log(math.pi) - math.lgamma(m / 2)
 
 
 def vmf_log_normalizer(kappa: torch.Tensor, m: int) -> torch.Tensor:
     """log C_m(kappa) = (m/2-1) log kappa - (m/2) log 2 pi - log I_{m/2-1}(kappa)."""
+    m = count(m, "m", minimum=2)
+    tensor(kappa, "kappa", finite=False, nonempty=False)
     return (m / 2 - 1) * kappa.log() - (m / 2) * LOG_2PI - log_bessel_iv(m / 2 - 1, kappa)
 
 
 def kl_vmf_uniform(kappa: torch.Tensor, m: int) -> torch.Tensor:
     """KL(vMF(mu, kappa) || Uniform(S^{m-1})) in closed form (independent of mu), computed in float64."""
+    m = count(m, "m", minimum=2)
+    tensor(kappa, "kappa", finite=False, nonempty=False)
     k = kappa.double()
     kl = k * mean_resultant_length(k, m) + vmf_log_normalizer(k, m) + log_sphere_area(m)
     return kl.to(kappa.dtype)
@@ -79,6 +91,13 @@ def kl_vmf_uniform(kappa: torch.Tensor, m: int) -> torch.Tensor:
 
 def householder_reflect(z: torch.Tensor, loc: torch.Tensor) -> torch.Tensor:
     """Apply H = I - 2uu^T, u = (e1 - loc)/||e1 - loc||, which maps e1 to the unit vector ``loc``; z (..., m)."""
+    tensor(z, "z", finite=False, nonempty=False)
+    tensor(loc, "loc", finite=False, nonempty=False)
+    try:
+        torch.broadcast_shapes(z.shape, loc.shape)
+    except RuntimeError:
+        raise fail("z and loc", "do not broadcast", f"shapes {tuple(z.shape)} and {tuple(loc.shape)}",
+                   "points and directions on one sphere, of shapes that match from the last dimension on") from None
     e1 = torch.zeros_like(loc)
     e1[..., 0] = 1.0
     diff = e1 - loc  # (..., m)
@@ -118,6 +137,15 @@ def sample_w(kappa: torch.Tensor, m: int, shape: tuple[int, ...], generator: tor
     the kappa-gradient -- by ~20% at m=3, kappa=1 and ~1% or less at kappa = 100 (tests/test_vmf.py).
     Samples themselves are exact.
     """
+    m, max_rounds = count(m, "m", minimum=2), count(max_rounds, "max_rounds")
+    tensor(kappa, "kappa")
+    if not bool((kappa > 0).all()):
+        raise fail("kappa", "must be > 0", f"min {float(kappa.min()):g}", "positive concentrations")
+    try:
+        torch.broadcast_shapes(kappa.shape, tuple(shape))
+    except (RuntimeError, TypeError):
+        raise fail("shape", "does not broadcast with kappa", f"{shape} and {tuple(kappa.shape)}",
+                   "a shape that ends in kappa's shape") from None
     k64 = kappa.detach().double()
     b, a, d = (c.expand(shape) for c in _wood_constants(k64, m))
     eps = torch.empty(shape, dtype=torch.float64, device=kappa.device)
