@@ -228,9 +228,10 @@ def attacks(pidfile: Path, out: Path, victim: Path) -> dict[str, dict[str, str]]
         "ans2": ("import time\nwhile True:\n    try:\n        time.sleep(0.05)\n    except KeyboardInterrupt:\n"
                  "        pass\n"),
     },
-    # the grader's folder, argv and home: delete what is there, copy a classmate's answers, replace --out
+    # (a cell of its own after the first answer) the grader's folder, argv and home: delete what is there, copy a
+    # classmate's answers, replace --out with a link to another file
     "escaper": {
-        "ans1": ("my_post_mean, my_post_std = None, None\nimport os, shutil, json, glob\nppid = os.getppid()\ncwd = os.readlink(f'/proc/{ppid}/cwd')\n"
+        "mine": ("import os, shutil, json, glob\nppid = os.getppid()\ncwd = os.readlink(f'/proc/{ppid}/cwd')\n"
                  "for f in glob.glob(cwd + '/**', recursive=True):\n"
                  "    if os.path.isfile(f): os.remove(f)\n"
                  "argv = open(f'/proc/{ppid}/cmdline').read().split('\\0')\n"
@@ -243,6 +244,13 @@ def attacks(pidfile: Path, out: Path, victim: Path) -> dict[str, dict[str, str]]
                  f"os.symlink({str(victim)!r}, {str(out)!r})"),
     },
     }
+
+
+def _escaper(answers):
+    """The changer's answers, with the escaper's cell added after the first one."""
+    def edit(nb):
+        nb.cells.insert(3, nbformat.v4.new_code_cell(answers["mine"], id="mine"))
+    return edit
 
 
 def _editor(nb):
@@ -263,9 +271,11 @@ def test_hostile_submissions_are_graded_beside_an_honest_one(tmp_path):
     out = tmp_path / "out" / "grades.csv"
     out.parent.mkdir()
     pidfile = tmp_path / "daemon.pid"
-    for name, answers in attacks(pidfile, out, tmp_path / "roster.csv").items():
-        nbformat.write(submission(answers, _editor if name == "editor" else None), subs / f"{name}.ipynb")
-    order = ["forger", "honest", "editor", "changer", "hanger", "escaper"]  # the honest one right after the daemon
+    hostile = attacks(pidfile, out, tmp_path / "roster.csv")
+    for name in ("forger", "editor", "hanger"):
+        nbformat.write(submission(hostile[name], _editor if name == "editor" else None), subs / f"{name}.ipynb")
+    nbformat.write(submission(hostile["changer"], _escaper(hostile["escaper"])), subs / "changer.ipynb")
+    order = ["forger", "honest", "editor", "changer", "hanger"]  # the honest one right after the daemon
     keep = {tmp_path / "roster.csv": "alice,bob\n", tmp_path / "out" / "notes.txt": "mine\n"}
     for path, text in keep.items():
         path.write_text(text)
@@ -303,12 +313,13 @@ def test_hostile_submissions_are_graded_beside_an_honest_one(tmp_path):
     assert row("hanger", "01.iwae")["status"] in (grade.NOT_RUN, NOT_ATTEMPTED)
     assert "skipped" in row("hanger", "01.iwae")["message"] or "raised NameError" in row("hanger", "01.iwae")[
         "message"], row("hanger", "01.iwae")
-    # nothing of the grader's, the classmate's or the instructor's was reachable through /proc/<ppid>
-    assert row("escaper", "01.posterior")["status"] == NOT_ATTEMPTED
+    # nothing of the grader's, the classmate's or the instructor's was reachable through /proc/<ppid>: the
+    # changer's own (NaN) answer was graded, not the honest one's
+    assert "NaN" in row("changer", "01.posterior")["message"]
     for path, text in keep.items():
         assert path.read_text() == text
     assert not out.is_symlink()  # the link the escaper put there was replaced, its target untouched
-    print(f"graded 6 submissions in {time.monotonic() - started:.1f} s")
+    print(f"graded 5 submissions in {time.monotonic() - started:.1f} s")
 
 
 def test_a_function_that_never_returns_is_stopped_by_the_time_limit(monkeypatch):
@@ -324,3 +335,30 @@ def test_a_function_that_never_returns_is_stopped_by_the_time_limit(monkeypatch)
     started = time.monotonic()
     fb = nb01.check_iwae_bound(iwae_bound)
     assert fb.status == WRONG and "stopped after 0.3 s" in fb.message and time.monotonic() - started < 5
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not grade.sandbox_available(), reason="bubblewrap (bwrap) is not installed or cannot run here")
+def test_sandbox_hides_everything_but_the_submission_even_from_a_student_who_knows_the_paths(tmp_path):
+    src = tmp_path / "src" / "01_tiny.ipynb"
+    src.parent.mkdir()
+    nbformat.write(tiny_source(), src)
+    honest, roster = tmp_path / "honest.ipynb", tmp_path / "roster.csv"
+    nbformat.write(submission({"ans1": POST_OK, "ans2": IWAE_OK}), honest)
+    roster.write_text("alice,bob\n")
+    snoop = ("import json, os\nmy_post_mean, my_post_std = None, None\n"
+             f"try:\n    os.remove({str(roster)!r})\nexcept OSError:\n    pass\n"
+             f"try:\n    nb = json.load(open({str(honest)!r}))\n"
+             "    for c in nb['cells']:\n"
+             "        if 'exercise' in c['metadata'].get('tags', []): exec(''.join(c['source']))\n"
+             "except OSError:\n    pass\n"
+             "seen = [p for p in os.listdir('/proc') if p.isdigit()]\n"
+             "if len(seen) > 4:  # more than bubblewrap, the kernel and its children: the grader is visible\n"
+             "    my_post_mean, my_post_std = float(len(seen)), 1.0\n")
+    snooper = tmp_path / "snooper.ipynb"
+    nbformat.write(submission({"ans1": snoop}), snooper)
+    rows = grade.grade([snooper, honest], grade.Options(timeout=20, time_limit=2, sandbox=True), [src])
+    status = {(r["file"], r["exercise"]): r["status"] for r in rows}
+    assert status[("snooper.ipynb", "01.posterior")] == NOT_ATTEMPTED, rows
+    assert status[("honest.ipynb", "01.posterior")] == PASSED and status[("honest.ipynb", "01.iwae")] == PASSED
+    assert roster.read_text() == "alice,bob\n"

@@ -245,7 +245,8 @@ def _bwrap_argv(work: Path, conn_dir: Path) -> list[str]:
     for path in sorted(ro):
         if not str(path).startswith(("/usr/", "/etc/")):
             argv += ["--ro-bind", str(path), str(path)]
-    argv += ["--bind", str(work), str(work), "--ro-bind", str(conn_dir), str(conn_dir), "--chdir", str(work)]
+    argv += ["--bind", str(work), str(work), "--ro-bind", str(conn_dir), str(conn_dir), "--chdir", str(work),
+             "--unsetenv", "JPY_PARENT_PID"]  # its parent is invisible in the namespace: --die-with-parent instead
     return argv
 
 
@@ -254,8 +255,9 @@ def _kernel_spec(folder: Path, sandbox: bool, work: Path, conn_dir: Path) -> Ker
     spec = folder / "kernels" / "vaelib-grade"
     spec.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    if sandbox:
-        argv = _bwrap_argv(work, conn_dir) + ["--"] + argv
+    if sandbox:  # the environment's python by its real path (only that is mounted), so the venv is still found
+        python = Path(sys.prefix).resolve() / "bin" / Path(sys.executable).name
+        argv = _bwrap_argv(work, conn_dir) + ["--", str(python)] + argv[1:]
     (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "grader", "language": "python"}))
     return KernelSpecManager(kernel_dirs=[str(folder / "kernels")])
 
