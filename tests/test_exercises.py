@@ -3,10 +3,8 @@ against independent references (quadrature, torch.distributions, scipy), the lay
 exercises, the editions builder and the grader on a tiny fake submission."""
 from __future__ import annotations
 
-import csv
 import importlib
 import importlib.util
-import json
 import math
 import re
 import sys

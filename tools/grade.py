@@ -318,8 +318,8 @@ def execute(plan: Plan, folder: Path, opts: Options) -> tuple[list[nbformat.Note
                                 iopub_timeout=10, shutdown_kernel="immediate")
         limits = {id(c): max(opts.timeout, opts.setup_timeout) if s.kind == "setup" else opts.timeout
                   for c, s in zip(cells, plan.steps)}
-        client.timeout_func = lambda cell: limits.get(id(cell), min(opts.timeout, 15))
-        before = set(pid for pid, (ppid, _s) in _proc_table().items() if ppid == os.getpid())
+        client.timeout_func = lambda cell, limits=limits: limits.get(id(cell), min(opts.timeout, 15))
+        before = {pid for pid, (ppid, _s) in _proc_table().items() if ppid == os.getpid()}
         hung = None
         try:
             with client.setup_kernel(env=_kernel_env(work, marker, opts), cwd=str(work)):
