@@ -168,6 +168,7 @@ def test_labels_tell_same_named_submissions_apart():
         ["a/01.ipynb", "b/01.ipynb", "02.ipynb"]
 
 
+@pytest.mark.slow
 def test_leftover_processes_are_killed_even_when_daemonised(tmp_path):
     assert grade.become_subreaper()
     marker = "m" + str(os.getpid())

@@ -258,7 +258,9 @@ def _kernel_spec(folder: Path, sandbox: bool, work: Path, conn_dir: Path) -> Ker
     if sandbox:  # the environment's python by its real path (only that is mounted), so the venv is still found
         python = Path(sys.prefix).resolve() / "bin" / Path(sys.executable).name
         argv = _bwrap_argv(work, conn_dir) + ["--", str(python)] + argv[1:]
-    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "grader", "language": "python"}))
+    spec_json = {"argv": argv, "display_name": "grader", "language": "python",
+                 "interrupt_mode": "message" if sandbox else "signal"}  # a signal would reach bwrap, not the kernel
+    (spec / "kernel.json").write_text(json.dumps(spec_json))
     return KernelSpecManager(kernel_dirs=[str(folder / "kernels")])
 
 
