@@ -116,9 +116,9 @@ html: setup
 fresh-check:
 	tools/fresh_check.sh
 
-# Exercises (README "Exercises: hand out, collect, grade"). One source, the committed notebooks, gives three
-# editions in _build/editions/: learner (as committed), instructor (stubs solved), check (what CI runs:
-# every stub must not pass, then every solution must, in one kernel per notebook).
+# Exercises (docs/grading.md). One source, the committed notebooks, gives four editions in _build/editions/:
+# learner (as committed: self-study), student (no solutions: a graded course), instructor (stubs solved),
+# check (what CI runs: every stub must not pass, then every solution must, in one kernel per notebook).
 .PHONY: editions exercises-check grade
 
 editions: setup
@@ -128,7 +128,8 @@ exercises-check: setup
 	$(BIN)/python tools/editions.py --out $(EDITIONS_DIR) --only check
 	VAELIB_SMOKE=1 $(BIN)/python -m pytest -p no:cacheprovider $(EDITIONS_DIR)/check $(PYTEST_NB)
 
-# make grade SUBMISSIONS="alice/01_elbo.ipynb bob/01_elbo.ipynb" [GRADES=grades.csv] [GRADE_FLAGS=--smoke]
+# make grade SUBMISSIONS="alice/01_elbo.ipynb bob/01_elbo.ipynb" [GRADES=grades.csv] [SANDBOX=1] [GRADE_FLAGS=--smoke]
+# SANDBOX=1: each kernel inside bubblewrap (refuses when bwrap is missing); docs/grading.md says what each mode stops.
 GRADES ?= grades.csv
 grade: setup
-	$(BIN)/python tools/grade.py $(SUBMISSIONS) --out $(GRADES) $(GRADE_FLAGS)
+	$(BIN)/python tools/grade.py $(SUBMISSIONS) --out $(GRADES) $(if $(SANDBOX),--sandbox) $(GRADE_FLAGS)

@@ -2,8 +2,9 @@
 
 In a notebook: ``from vaelib.exercises import nb01`` in the setup cell, then ``nb01.check_posterior(...)``
 as the last line of the exercise's check cell; the returned ``Feedback`` displays itself. ``editions``
-turns the committed (learner's) notebook into the instructor's edition and the CI edition.
+turns the committed (learner's) notebook into the student's, the instructor's and the CI edition;
+tools/grade.py grades submissions (docs/grading.md).
 """
-from vaelib.exercises.core import NOT_ATTEMPTED, PASSED, REGISTRY, WRONG, Feedback
+from vaelib.exercises.core import NOT_ATTEMPTED, PASSED, REGISTRY, TAMPERED, WRONG, Feedback
 
-__all__ = ["Feedback", "NOT_ATTEMPTED", "PASSED", "REGISTRY", "WRONG"]
+__all__ = ["Feedback", "NOT_ATTEMPTED", "PASSED", "REGISTRY", "TAMPERED", "WRONG"]

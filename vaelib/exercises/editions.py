@@ -1,4 +1,4 @@
-"""One source, three editions: the committed notebook is the learner's; this module derives the others.
+"""One source, four editions: the committed notebook is the learner's; this module derives the others.
 
 Cell layout of an exercise (the README section "Exercises", For authors):
 
@@ -8,8 +8,9 @@ Cell layout of an exercise (the README section "Exercises", For authors):
   "Solutions" section, holding ``<details><summary>...</summary>`` and one fenced ```` ```python ````
   block: the complete replacement for the stub cell.
 
-``instructor_edition`` puts each solution's code into its stub cell (same cell id) and opens the
-``<details>``; ``check_edition`` is what CI runs: the learner's notebook under
+``learner_edition`` is the self-study edition (solutions folded at the end); ``student_edition`` is the one to
+hand out in a graded course: no solution cell, no solution code anywhere in it; ``instructor_edition`` puts each
+solution's code into its stub cell (same cell id) and opens the ``<details>``; ``check_edition`` is what CI runs: the learner's notebook under
 ``VAELIB_EXERCISES_EXPECT=stub``, then every solution followed by its check cells under
 ``=solution``, in the same kernel, so the notebook body runs once.
 """
@@ -134,6 +135,28 @@ def instructor_edition(nb: NotebookNode) -> NotebookNode:
         nb.cells[i].source = solution_code(nb.cells[sols[ex][0]])
     for (j,) in sols.values():
         nb.cells[j].source = re.sub(r"<details>", "<details open>", nb.cells[j].source, count=1)
+    return nb
+
+
+STUDENT_NOTE = ("## Solutions\n\nNot in this edition: your instructor grades these exercises (docs/grading.md). "
+                "Each check still tells you *not attempted*, *wrong* with a hint, or *passed*.")
+
+
+def student_edition(nb: NotebookNode) -> NotebookNode:
+    """The graded course's edition: the learner's without any solution (the Solutions heading becomes a note)."""
+    nb = learner_edition(nb)
+    codes = [solution_code(c) for c in nb.cells if _role(c) == SOLUTION]
+    first = next((i for i, c in enumerate(nb.cells) if _role(c) == SOLUTION), None)
+    nb.cells = [c for c in nb.cells if _role(c) != SOLUTION]
+    if first is not None:
+        heading = next((i for i in range(first - 1, -1, -1) if nb.cells[i].cell_type == "markdown"
+                        and re.match(r"#+\s*Solutions\b", nb.cells[i].source.strip())), None)
+        if heading is not None:
+            nb.cells[heading].source = STUDENT_NOTE
+    leaks = [c.get("id") for c in nb.cells for code in codes if code.strip() and code.strip() in c.source]
+    if leaks:
+        raise EditionError(f"Solution code also appears in cell(s) {leaks}; remove it there so the student "
+                           "edition gives nothing away.")
     return nb
 
 
