@@ -115,3 +115,21 @@ def forbidden_call(fn: Callable[..., Any], call: Callable[..., Any], *args: Any,
                     raise Wrong(f"Your function calls `{label}`, which this exercise asks you not to use: "
                                 f"{reason}") from None
             raise
+
+
+def with_grads(fn: Callable[..., Any], wrt: Sequence[int], weights: torch.Tensor) -> Callable[..., Any]:
+    """Wrap a learner's function for ``call``: the arguments at positions ``wrt`` become differentiable (non-leaf
+    copies, so that in-place ops on them are allowed), and the wrapper returns (result, gradients of
+    sum(result * weights) with respect to them), or (result, None) when the result is not a differentiable tensor of
+    the weights' shape. The check owns the gradients, however ``call`` copies the arguments."""
+    def run(*args: Any) -> Any:
+        leaves = {i: args[i].detach().clone().requires_grad_(True) for i in wrt}
+        out = fn(*(leaves[i] * 1 if i in leaves else a for i, a in enumerate(args)))
+        if out is None:
+            return None
+        if not (isinstance(out, torch.Tensor) and out.requires_grad and out.shape == weights.shape):
+            return out, None
+        grads = torch.autograd.grad((out * weights.to(out.dtype)).sum(), [leaves[i] for i in wrt], allow_unused=True)
+        return out.detach(), grads
+    run.__name__ = getattr(fn, "__name__", "your function")
+    return run
