@@ -18,6 +18,12 @@ from vaelib.exercises.core import Feedback, NotAttempted, Wrong, as_tensor, wron
 FLOAT32_RTOL = 1e-5  # what float32 arithmetic (24-bit mantissa) leaves of a short computation
 
 
+NO_AUTOGRAD = [(torch.autograd, "grad", "torch.autograd.grad"), (torch.autograd, "backward", "backward()"),
+               (torch.Tensor, "backward", "backward()"), (torch.func, "grad", "torch.func.grad"),
+               (torch.func, "vjp", "torch.func.vjp"), (torch.autograd.functional, "jacobian", "torch.autograd.functional"),
+               (torch.autograd.functional, "vjp", "torch.autograd.functional")]  # for ``forbidding``: no autograd
+
+
 def runs(seed: int, **dims: tuple[int, int, int]) -> list[tuple[torch.Generator, dict[str, int]]]:
     """The two input sets, as (generator, sizes): ``dims`` maps a size's name to (fixed, low, high); the first set
     uses ``seed`` and the fixed sizes, the second a fresh seed and sizes in [low, high], each more than 10 % from the fixed one."""
