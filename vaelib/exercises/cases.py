@@ -59,14 +59,18 @@ def judge_all(judge: Callable[[torch.Generator, dict[str, int]], Feedback], seed
 
 
 def answer_tensor(value: Any, name: str, shape: Sequence[int] | None = None) -> tuple[torch.Tensor, float]:
-    """The learner's result (torch tensor, NumPy array, list or tuple of numbers) as a float64 tensor, and the
+    """The learner's result (torch tensor, NumPy array, list or tuple of numbers or of rows) as a float64 tensor, and the
     relative tolerance its precision allows (float32 arithmetic is good to about 1e-5, float64 to far better)."""
     if value is None:
         raise NotAttempted(f"`{name}` is None: compute it.")
     low = (isinstance(value, torch.Tensor) and value.dtype in (torch.float32, torch.float16, torch.bfloat16)) or \
           (isinstance(value, np.ndarray) and value.dtype in (np.float32, np.float16))
-    if isinstance(value, np.ndarray) or (isinstance(value, (list, tuple)) and value
-                                         and all(isinstance(v, (int, float, np.number)) for v in value)):
+    if isinstance(value, (list, tuple)) and value:
+        try:  # numbers, or nested lists of numbers (rows)
+            value = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError, RuntimeError):
+            pass
+    if isinstance(value, np.ndarray):
         value = torch.as_tensor(np.asarray(value, dtype=np.float64))
     elif isinstance(value, np.number):
         value = torch.as_tensor(float(value))
@@ -109,9 +113,25 @@ def forbidding(targets: Sequence[tuple[Any, str, str]], reason: str) -> Iterator
             setattr(owner, attr, original)
 
 
+def _global_names(code: Any) -> set[str]:
+    """The global and attribute names a code object (and the functions defined inside it) refers to."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if hasattr(const, "co_names"):
+            names |= _global_names(const)
+    return names
+
+
 def forbidden_call(fn: Callable[..., Any], call: Callable[..., Any], *args: Any, name: str,
                    targets: Sequence[tuple[Any, str, str]], reason: str) -> Any:
-    """``call(fn, *args, name=name)`` with ``targets`` forbidden; the learner's use of one is a ``Wrong`` hint."""
+    """``call(fn, *args, name=name)`` with ``targets`` forbidden; the learner's use of one is a ``Wrong`` hint.
+    A function that names a forbidden vaelib function (imported under its own name) is refused before it runs."""
+    code = getattr(fn, "__code__", None)
+    if code is not None:
+        used = _global_names(code)
+        for owner, attr, label in targets:
+            if getattr(owner, "__name__", "").startswith("vaelib") and attr in used and not attr.startswith("_"):
+                raise Wrong(f"Your function calls `{label}`, which this exercise asks you not to use: {reason}")
     with forbidding(targets, reason):
         try:
             return call(fn, *args, name=name)
