@@ -118,6 +118,8 @@ def test_paired_difference_other_answers_forbidden_shortcut_and_gain_check():
     assert nb07.check_paired_difference(lambda a, b: tuple(np.float32(v) for v in ((a - b).mean(), (a - b).std() / math.sqrt(len(a))))).status == PASSED
     fb = nb07.check_paired_difference(lambda a, b: paired_difference(a, b))
     assert fb.status == WRONG and "paired_difference" in fb.message
+    from vaelib.evaluate import mean_se  # allowed: the prompt forbids only paired_difference
+    assert nb07.check_paired_difference(lambda a, b: mean_se(a - b)).status == PASSED
     fb = nb07.check_paired_difference(lambda a, b: ((a - b).mean().item(), (a - b).std().item() / math.sqrt(50)))
     assert fb.status == WRONG and "second one drawn now" in fb.message
     assert nb07.check_paired_difference(lambda a, b: (math.nan, 1.0)).status == WRONG
