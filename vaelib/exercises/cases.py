@@ -26,7 +26,8 @@ NO_AUTOGRAD = [(torch.autograd, "grad", "torch.autograd.grad"), (torch.autograd,
 
 def runs(seed: int, **dims: tuple[int, int, int]) -> list[tuple[torch.Generator, dict[str, int]]]:
     """The two input sets, as (generator, sizes): ``dims`` maps a size's name to (fixed, low, high); the first set
-    uses ``seed`` and the fixed sizes, the second a fresh seed and sizes in [low, high], each more than 10 % from the fixed one."""
+    uses ``seed`` and the fixed sizes, the second a fresh seed and sizes in [low, high], each more than 10 % from the
+    fixed one."""
     fresh = torch.Generator().manual_seed(secrets.randbits(62))
     drawn = {}
     for name, (fixed, low, high) in dims.items():
@@ -50,7 +51,7 @@ def judge_all(judge: Callable[[torch.Generator, dict[str, int]], Feedback], seed
         if not verdict.passed:
             if i == 0:
                 return verdict
-            shown = ", ".join(f"{k} = {v}" for k, v in sizes.items())
+            shown = ", ".join(f"{k} = {v}" for k, v in sizes.items() if not k.startswith("_"))  # _name: a switch
             where = f" ({shown})" if shown else ""
             return wrong(f"Right on the check's first input set, but not on a second one drawn now{where}: "
                          f"{verdict.message} Look for a size or a value written as a number.")

@@ -134,7 +134,7 @@ def _exact_ratio(D: int, delta: float) -> Fraction:
 def check_n_needed(n_needed: Callable[..., Any]) -> Feedback:
     """Check ``n_needed(D, delta)`` -> the smallest integer N with p / (2N) <= delta, p = D + D(D+1)/2."""
     def judge(g: torch.Generator, size: dict[str, int]) -> Feedback:
-        cases = _n_needed_cases(g, fixed=size["fixed"] == 1)
+        cases = _n_needed_cases(g, fixed=size["_fixed"] == 1)
         answers = []
         for D, delta in cases:
             out = call(n_needed, D, delta, name="n_needed")
@@ -171,7 +171,7 @@ def check_n_needed(n_needed: Callable[..., Any]) -> Feedback:
                      success=f"Right: {math.ceil(65 / (2 * 0.1))} codes for D = 10 at 0.1 nat, "
                              f"{math.ceil(230 / (2 * 0.01)):,} for D = 20 at 0.01 nat. The count grows like D², "
                              "not like e^D.")
-    return judge_all(judge, 83, fixed=(1, 0, 0))
+    return judge_all(judge, 83, _fixed=(1, 0, 0))  # the second set draws its own (D, delta) cases
 
 
 @exercise("08.laplace_rsample", "a reparameterized Laplace sample")
