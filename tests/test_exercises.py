@@ -320,6 +320,7 @@ def iwae_reference(log_w):
     (lambda lw: lw.max(0).values - math.log(lw.shape[0]), "largest log-weight"),
     (lambda lw: torch.logsumexp(lw, 1) - math.log(lw.shape[1]), "one value per sample"),
     (lambda lw: torch.logsumexp(lw, 0).tolist()[:-1], "has shape"),
+    (lambda lw: torch.logsumexp(lw, 0).numpy(), "The −log k is missing"),  # a NumPy answer is judged, not refused
     (lambda lw: lw.logsumexp(dim=3), "raised IndexError"),
 ])
 def test_iwae_mistakes_get_their_hints(fn, phrase):

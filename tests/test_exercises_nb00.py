@@ -111,3 +111,45 @@ def test_learner_errors_are_reported_not_raised(check, n_args):
 
     fb = check(broken)
     assert fb.status == WRONG and "raised" in fb.message
+
+
+# ------------------------------------------------------------ answers written another way, and wrong answers that
+# pass one input set: a size written as a number, inputs changed in place, NaN
+def test_kl_monte_carlo_other_answers_and_shortcuts():
+    def in_place(mu, logvar, eps):
+        std = logvar.div_(2).exp_()
+        z = eps.mul_(std).add_(mu)  # (n, B, D)
+        log_q = torch.distributions.Normal(mu, std).log_prob(z).sum(-1)
+        return (log_q - torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1)).mean(0)
+
+    assert nb00.check_kl_monte_carlo(in_place).status == PASSED
+    assert nb00.check_kl_monte_carlo(lambda *a: kl_mc(*a).float().numpy()).status == PASSED
+    fb = nb00.check_kl_monte_carlo(lambda m, lv, e: kl_mc(m, lv, e) * 4 / len(e) if len(e) != 4 else kl_mc(m, lv, e))
+    assert fb.status == WRONG and "second one drawn now" in fb.message
+    assert nb00.check_kl_monte_carlo(lambda *a: kl_mc(*a) * math.nan).status == WRONG
+
+    def tamper(mu, logvar, eps):  # q = prior makes the reference 0
+        mu.zero_(), logvar.zero_()
+        return torch.zeros(mu.shape[0], dtype=torch.float64)
+
+    assert nb00.check_kl_monte_carlo(tamper).status == WRONG
+
+
+def test_kl_per_dim_other_answers_and_shortcuts():
+    assert nb00.check_kl_per_dim(lambda m, lv: [float(v) for v in kl_closed(m, lv).mean(0)]).status == PASSED
+    assert nb00.check_kl_per_dim(lambda m, lv: kl_closed(m, lv).sum(0).float() / len(m)).status == PASSED
+    fb = nb00.check_kl_per_dim(lambda m, lv: kl_closed(m, lv).sum(0) / 5)  # N = 5 written in
+    assert fb.status == WRONG and "second one drawn now" in fb.message
+    assert nb00.check_kl_per_dim(lambda m, lv: kl_closed(m, lv).mean(0) + math.inf).status == WRONG
+
+
+def test_negative_elbo_other_answers_and_shortcuts():
+    def by_hand(x_logits, x, mu, logvar):  # the Bernoulli log-likelihood through logsigmoid
+        recon = -(x * F.logsigmoid(x_logits) + (1 - x) * F.logsigmoid(-x_logits)).sum(-1)
+        return (recon + kl_closed(mu, logvar).sum(-1)).mean().item()
+
+    assert nb00.check_negative_elbo(by_hand).status == PASSED
+    assert nb00.check_negative_elbo(lambda *a: torch.tensor(by_hand(*a), dtype=torch.float32)).status == PASSED
+    fb = nb00.check_negative_elbo(lambda xl, x, m, lv: by_hand(xl, x, m, lv) * len(x) / 3)  # B = 3 written in
+    assert fb.status == WRONG and "second one drawn now" in fb.message
+    assert nb00.check_negative_elbo(lambda *a: math.nan).status == WRONG

@@ -58,7 +58,7 @@ def test_kl_grads_stub_solution_and_order():
 
 
 def test_kl_grads_reference_agrees_with_finite_differences():
-    mu, lv = nb02._gaussians(5, 3, seed=21)
+    mu, lv = nb02._gaussians(5, 3, torch.Generator().manual_seed(21))
     g_mu, g_lv = kl_grads_fd(mu, lv)
     assert torch.allclose(g_mu, mu, atol=1e-7) and torch.allclose(g_lv, 0.5 * (lv.exp() - 1), atol=1e-7)
 
@@ -90,7 +90,7 @@ def test_kl_per_example_stub_and_solution():
     assert nb02.check_kl_per_example(kl_per_example_quadrature).status == PASSED  # quadrature, to ~1e-12
     keras_fixed = lambda m, lv: -0.5 * torch.sum(1 + lv - m.square() - lv.exp(), dim=-1)  # noqa: E731
     assert nb02.check_kl_per_example(keras_fixed).status == PASSED
-    mu, lv = nb02._gaussians(6, 4, seed=22)
+    mu, lv = nb02._gaussians(6, 4, torch.Generator().manual_seed(22))
     assert np.allclose(keras_fixed(mu, lv).numpy(), kl_per_example_quadrature(mu, lv).numpy(), rtol=1e-7)
     assert nb02.check_kl_per_example(lambda m, lv: 1 / 0).status == WRONG
 
@@ -107,7 +107,6 @@ def test_kl_per_example_stub_and_solution():
     (lambda m, lv: -0.5 * torch.mean(1 + lv - m.square() - lv.exp()), "reduced over the batch too"),
     (lambda m, lv: -0.5 * torch.sum(1 + lv - m.square() - lv.exp(), dim=0), "dim 0"),
     (lambda m, lv: -0.5 * (1 + lv - m.square() - lv.exp()), "shape"),
-    (lambda m, lv: (-0.5 * torch.sum(1 + lv - m.square() - lv.exp(), dim=-1)).numpy(), "torch tensor"),
 ])
 def test_kl_per_example_mistakes_get_their_hints(fn, phrase):
     fb = nb02.check_kl_per_example(fn)
@@ -187,3 +186,63 @@ def test_notebook_stubs_are_not_attempted_and_its_solutions_pass(role, expected)
             exec(solution_code(cell) if role == "solution" else cell.source, namespace)
     verdicts = [eval(cell.source, namespace) for cell in nb.cells if "check" in cell.metadata.get("tags", [])]
     assert len(verdicts) >= 3 and all(v.status == expected for v in verdicts), verdicts
+
+
+# ------------------------------------------------------------ answers written another way, and wrong answers that
+# pass one input set: a size written as a number, inputs changed in place, NaN, a forbidden shortcut
+def test_kl_grads_other_correct_answers_pass_and_autograd_is_refused():
+    def in_place(mu, logvar):  # changes its own inputs after using them
+        return mu.clone(), logvar.exp_().sub_(1).mul_(0.5)
+
+    assert nb02.check_kl_grads(in_place).status == PASSED
+    assert nb02.check_kl_grads(lambda mu, lv: [mu.numpy(), (0.5 * (lv.exp() - 1)).float()]).status == PASSED
+
+    def by_autograd(mu, logvar):
+        mu, logvar = mu.clone().requires_grad_(), logvar.clone().requires_grad_()
+        kl = 0.5 * (mu**2 + logvar.exp() - logvar - 1)
+        return torch.autograd.grad(kl.sum(), (mu, logvar))
+
+    def by_backward(mu, logvar):
+        mu, logvar = mu.clone().requires_grad_(), logvar.clone().requires_grad_()
+        (0.5 * (mu**2 + logvar.exp() - logvar - 1)).sum().backward()
+        return mu.grad, logvar.grad
+
+    for fn in (by_autograd, by_backward):
+        fb = nb02.check_kl_grads(fn)
+        assert fb.status == WRONG and "asks you not to use" in fb.message, fb
+    assert torch.autograd.grad is not None and nb02.torch.autograd.grad.__module__ == "torch.autograd"  # restored
+    fb = nb02.check_kl_grads(lambda mu, lv: (mu, 0.5 * (lv.exp() - 1)) if mu.shape == (5, 3) else (mu, lv))
+    assert fb.status == WRONG and "second one drawn now" in fb.message
+    assert nb02.check_kl_grads(lambda mu, lv: (mu * math.nan, lv)).status == WRONG
+
+
+def test_kl_per_example_other_correct_answers_pass_and_shortcuts_fail():
+    def in_place(z_mean, z_log_var):
+        return z_log_var.exp().sub_(z_log_var.add_(1)).add_(z_mean.pow_(2)).sum(-1).mul_(0.5)
+
+    assert nb02.check_kl_per_example(in_place).status == PASSED
+    assert nb02.check_kl_per_example(lambda m, lv: (-0.5 * torch.sum(1 + lv - m.square() - lv.exp(), dim=-1)).numpy()).status == PASSED
+    fb = nb02.check_kl_per_example(lambda m, lv: -0.5 * torch.mean(1 + lv - m.square() - lv.exp(), dim=-1) * 4)  # D = 4
+    assert fb.status == WRONG and "second one drawn now" in fb.message
+    assert nb02.check_kl_per_example(lambda m, lv: m.sum(-1) * math.inf).status == WRONG
+
+    def tamper(m, lv):  # zero the inputs so that the reference would be 0
+        m.zero_(), lv.zero_()
+        return torch.zeros(len(m), dtype=torch.float64)
+
+    assert nb02.check_kl_per_example(tamper).status == WRONG
+
+
+def test_mc_kl_other_correct_answers_pass_and_shortcuts_fail():
+    def numpy_version(mu, logvar, eps):
+        mu, lv, e = mu.numpy(), logvar.numpy(), eps.numpy()
+        z = mu + np.exp(lv / 2) * e
+        r = (-0.5 * (lv + (z - mu) ** 2 / np.exp(lv)) + 0.5 * z**2).sum(-1)  # the 2π terms cancel
+        return [r.mean(), r.std() / np.sqrt(len(r))]  # SE with 1/n
+
+    assert nb02.check_mc_kl(numpy_version).status == PASSED
+    fb = nb02.check_mc_kl(lambda mu, lv, eps: (numpy_version(mu, lv, eps)[0], numpy_version(mu, lv, eps)[1]
+                                               * math.sqrt(len(eps)) / 20))  # √400 written in
+    assert fb.status == WRONG and "second one drawn now" in fb.message
+    assert nb02.check_mc_kl(lambda *a: (math.nan, 0.1)).status == WRONG
+    assert nb02.check_mc_kl(lambda mu, lv, eps: (numpy_version(mu, lv, eps)[0], math.inf)).status == WRONG

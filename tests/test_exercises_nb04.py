@@ -175,3 +175,61 @@ def test_exact_model_log_px_is_the_brute_force_importance_sampling_estimate():
         log_lik = (logits @ x.T - F.softplus(logits).sum(-1, keepdim=True)).numpy()  # (M, 3)
     mc = logsumexp(log_lik, axis=0) - math.log(len(z))  # log of the prior average of p(x|z)
     assert np.allclose(exact.numpy(), mc, atol=0.02), (exact, mc)
+
+
+# ------------------------------------------------------------ answers written another way, and wrong answers that
+# pass one input set: a size written as a number, inputs changed in place, NaN
+def test_log_likelihood_other_answers_and_shortcuts():
+    def in_place(x_logits, x):
+        return x.mul_(x_logits).sub_(F.softplus(x_logits)).sum(-1)
+
+    assert nb04.check_log_likelihood(in_place).status == PASSED
+    assert nb04.check_log_likelihood(lambda l, x: (-F.binary_cross_entropy_with_logits(l, x, reduction="none")
+                                                   .sum(-1)).float().numpy()).status == PASSED
+    fb = nb04.check_log_likelihood(lambda l, x: log_lik_ref(l, x)[:3] if len(l) >= 3 else log_lik_ref(l, x)[:1].repeat(3))
+    assert fb.status == WRONG and "second one drawn now" in fb.message  # B = 3 written in
+    assert nb04.check_log_likelihood(lambda l, x: log_lik_ref(l, x) * math.nan).status == WRONG
+
+    def tamper(l, x):  # the image equal to the sign of the logits would make the reference tiny
+        x.copy_((l > 0).double())
+        return torch.zeros(len(x), dtype=torch.float64)
+
+    assert nb04.check_log_likelihood(tamper).status == WRONG
+
+
+def test_elbo_sampled_other_answers_and_shortcuts():
+    def torch_dists(model, x, eps):
+        q = model.encode(x)
+        mu, logvar = q.params()
+        normal = torch.distributions.Normal(mu, (logvar / 2).exp())
+        kl = torch.distributions.kl_divergence(normal, torch.distributions.Normal(0.0, 1.0)).sum(-1)
+        return (model.log_px_given_z(x, mu + normal.scale * eps) - kl).float()
+
+    def in_place(model, x, eps):
+        mu, logvar = model.encode(x).params()
+        kl = 0.5 * (mu**2 + logvar.exp() - logvar - 1).sum(-1)
+        return model.log_px_given_z(x, eps.mul_(logvar.div_(2).exp_()).add_(mu)) - kl
+
+    assert nb04.check_elbo_sampled(torch_dists).status == PASSED
+    assert nb04.check_elbo_sampled(in_place).status == PASSED
+    fb = nb04.check_elbo_sampled(lambda m, x, eps: elbo_ref(m, x, eps)[:4] if len(x) >= 4 else torch.zeros(4))
+    assert fb.status == WRONG and "second one drawn now" in fb.message  # B = 4 written in
+    assert nb04.check_elbo_sampled(lambda m, x, eps: elbo_ref(m, x, eps) * math.nan).status == WRONG
+
+
+def test_iwae_other_answers_and_shortcuts():
+    def by_max(model, x, eps):  # the max trick by hand, float32 result
+        log_w = log_weights(model, x, eps)
+        m = log_w.max(0).values
+        return (m + torch.log(torch.exp(log_w - m).mean(0))).float()
+
+    assert nb04.check_iwae(by_max).status == PASSED
+    fb = nb04.check_iwae(lambda m, x, eps: torch.logsumexp(log_weights(m, x, eps), 0) - math.log(6))  # k = 6 written in
+    assert fb.status == WRONG and "second one drawn now" in fb.message
+    assert nb04.check_iwae(lambda m, x, eps: iwae_ref(m, x, eps) * math.nan).status == WRONG
+
+    def tamper(model, x, eps):  # eps = 0 everywhere would put every sample at mu
+        eps.zero_()
+        return iwae_ref(model, x, eps)
+
+    assert nb04.check_iwae(tamper).status == WRONG

@@ -76,7 +76,9 @@ def grid_ref(n):
 def test_quantile_grid_stub_solution_and_errors():
     assert nb05.check_quantile_grid(lambda n: None).status == NOT_ATTEMPTED
     assert nb05.check_quantile_grid(grid_ref).status == PASSED
-    assert nb05.check_quantile_grid(lambda n: quantile_grid(n)).status == PASSED  # vaelib's (float32) agrees
+    fb = nb05.check_quantile_grid(lambda n: quantile_grid(n))  # vaelib's own answer: the prompt forbids it
+    assert fb.status == WRONG and "asks you not to use" in fb.message
+    assert nb05.check_quantile_grid(lambda n: grid_ref(n).float()).status == PASSED  # float32
     assert nb05.check_quantile_grid(lambda n: grid_ref(n).numpy()).status == PASSED
     assert nb05.check_quantile_grid(lambda n: 1 / 0).status == WRONG
 
@@ -144,3 +146,51 @@ def test_slerp_stub_solution_and_errors():
 def test_slerp_mistakes_get_their_hints(fn, phrase):
     fb = nb05.check_slerp(fn)
     assert fb.status == WRONG and phrase in fb.message, fb
+
+
+# ------------------------------------------------------------ answers written another way, and wrong answers that
+# pass one input set: a size written as a number, inputs changed in place, NaN, a forbidden shortcut
+def test_kl_per_dim_other_answers_and_shortcuts():
+    from vaelib.latent import kl_per_dim
+
+    def in_place(mu, logvar):
+        var = logvar.exp()
+        return mu.pow_(2).add_(var).sub_(logvar).sub_(1).mul_(0.5).mean(0)
+
+    assert nb05.check_kl_per_dimension(in_place).status == PASSED
+    assert nb05.check_kl_per_dimension(lambda mu, lv: formula(mu, lv).mean(0).float().numpy()).status == PASSED
+    fb = nb05.check_kl_per_dimension(lambda mu, lv: kl_per_dim(mu, lv))
+    assert fb.status == WRONG and "asks you not to use" in fb.message
+    fb = nb05.check_kl_per_dimension(lambda mu, lv: (0.5 * (mu**2 + lv.exp() - lv - 1)).sum(0) / 7)  # N = 7
+    assert fb.status == WRONG and "second one drawn now" in fb.message
+    assert nb05.check_kl_per_dimension(lambda mu, lv: formula(mu, lv).mean(0) * math.nan).status == WRONG
+
+
+def test_quantile_grid_other_answers_and_shortcuts():
+    def erfinv_version(n):
+        q = math.sqrt(2) * torch.erfinv(2 * torch.linspace(0.05, 0.95, n, dtype=torch.float64) - 1)
+        z2, z1 = torch.meshgrid(q.flip(0), q, indexing="ij")
+        return torch.stack([z1.flatten(), z2.flatten()], 1).tolist()  # a list of [z1, z2] rows
+
+    assert nb05.check_quantile_grid(erfinv_version).status == PASSED
+    fb = nb05.check_quantile_grid(lambda n: grid_ref(6))  # n = 6 written in
+    assert fb.status == WRONG and "second one drawn now" in fb.message
+    assert nb05.check_quantile_grid(lambda n: grid_ref(n) * math.nan).status == WRONG
+
+
+def test_slerp_other_answers_and_shortcuts():
+    def via_torch(z0, z1, t):
+        omega = torch.arccos(torch.dot(z0, z1) / (z0.norm() * z1.norm()))
+        w0, w1 = torch.sin((1 - t) * omega) / torch.sin(omega), torch.sin(t * omega) / torch.sin(omega)
+        return (w0[:, None] * z0 + w1[:, None] * z1).float()
+
+    def in_place(z0, z1, t):
+        path = via_torch(z0, z1, t).double()
+        z0.zero_(), z1.zero_(), t.zero_()
+        return path
+
+    assert nb05.check_slerp(via_torch).status == PASSED
+    assert nb05.check_slerp(in_place).status == PASSED
+    fb = nb05.check_slerp(lambda z0, z1, t: via_torch(z0, z1, torch.linspace(0, 1, 7, dtype=torch.float64)))
+    assert fb.status == WRONG and "second one drawn now" in fb.message  # T = 7 written in
+    assert nb05.check_slerp(lambda z0, z1, t: via_torch(z0, z1, t) * math.nan).status == WRONG
