@@ -21,6 +21,8 @@ from matplotlib.figure import Figure
 from matplotlib.legend import Legend
 from matplotlib.transforms import offset_copy
 
+from vaelib import figcheck
+
 TALK_ENV = "VAELIB_TALK"
 # Widest figure, in inches at figure.dpi = 100, that JupyterLab shows unshrunk: its output area is 848 CSS px
 # wide in a 1280 px Chromium window with the file browser open (JupyterLab 4.6; 1356 px at 1920), and wider
@@ -45,7 +47,8 @@ def talk_mode() -> bool:
 def set_theme(context: Literal["notebook", "talk"] | None = None) -> str:
     """The series' one look (seaborn whitegrid, colour-blind palette); "talk" for a projector. Returns the context.
 
-    Without an argument the context is "talk" when ``VAELIB_TALK=1`` and "notebook" otherwise.
+    Without an argument the context is "talk" when ``VAELIB_TALK=1`` and "notebook" otherwise. With
+    ``VAELIB_FIGCHECK`` set (``make test`` sets it), every figure shown afterwards is inspected by ``vaelib.figcheck``.
     """
     context = context or ("talk" if talk_mode() else "notebook")
     if context not in FIGSIZE:
@@ -53,6 +56,8 @@ def set_theme(context: Literal["notebook", "talk"] | None = None) -> str:
     sns.set_theme(context=context, style="whitegrid", palette="colorblind",
                   rc={**_RC, "figure.figsize": FIGSIZE[context]})
     _retina_inline()
+    if figcheck.enabled_path():
+        figcheck.enable(figcheck.enabled_path(), context)
     return context
 
 
@@ -127,6 +132,7 @@ def image_grid(images: torch.Tensor, nrow: int | None = None, ax: plt.Axes | Non
     fig, ax = get_axes(ax, (nrow * scale, rows * scale))
     ax.imshow(canvas, cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
     ax.set_axis_off()
+    figcheck.mark(ax, "image")
     if title:
         ax.set_title(title)
     return fig
