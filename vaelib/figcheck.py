@@ -193,6 +193,8 @@ def _clipped(ax: Axes, xy: str) -> str | None:
 
 def check_figure(fig: Figure, theme: str = "notebook", cropped: bool = True) -> list[Finding]:
     """Every problem of ``fig`` as shown in ``theme``; ``cropped``: shown cropped to its contents (inline)."""
+    if not isinstance(fig.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(fig)  # a figure outside pyplot (a widget's, before its canvas exists)
     fig.draw_without_rendering()
     renderer: RendererBase = fig.canvas.get_renderer()
     px = 100.0 / fig.dpi  # CSS px per display px: figures are shown at 100 px per inch
