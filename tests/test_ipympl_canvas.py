@@ -52,7 +52,8 @@ def test_encode_png_reads_back_exactly(shape):
     assert np.array_equal(frame_pixels(adapter.encode_png(rgba)), rgba)
 
 
-def test_first_frame_is_full_then_diffs_hold_only_changed_pixels(canvas):
+def test_first_frame_is_full_then_diffs_hold_only_changed_pixels(canvas, monkeypatch):
+    monkeypatch.setattr(adapter, "SETTLE_S", 0.0)  # each frame has been drawn by the browser before the next
     sent = []
     canvas.send = lambda content, buffers=None: buffers and sent.append((canvas._current_image_mode, buffers[0]))
     adapter.connect_browser(canvas)
@@ -69,6 +70,17 @@ def test_first_frame_is_full_then_diffs_hold_only_changed_pixels(canvas):
     assert changed.any() and np.array_equal(diff[changed], now[changed]) and (diff[~changed] == 0).all()
 
 
+def test_a_full_frame_followed_too_soon_is_sent_again_in_full(canvas, monkeypatch):
+    monkeypatch.setattr(adapter, "SETTLE_S", 60.0)
+    sent = []
+    canvas.send = lambda content, buffers=None: buffers and sent.append(canvas._current_image_mode)
+    adapter.connect_browser(canvas)
+    canvas.draw()
+    canvas.moving[0].set_ydata([1, 0])
+    canvas.draw()
+    assert sent == ["full", "full"]
+
+
 def test_no_frame_is_sent_before_a_browser_connects(canvas):
     sent = []
     canvas.send = lambda content, buffers=None: buffers and sent.append(buffers)
@@ -78,3 +90,32 @@ def test_no_frame_is_sent_before_a_browser_connects(canvas):
     canvas.moving[0].set_ydata([0.5, 0.5])
     canvas.draw()
     assert sent and canvas.frames_sent == 1
+
+
+def composite(frames: list[tuple[str, bytes]]) -> np.ndarray:
+    """What ipympl's browser side shows after drawing ``frames`` in order (a diff keeps transparent pixels)."""
+    shown = None
+    for mode, png in frames:
+        px = frame_pixels(bytes(png))
+        shown = px.copy() if mode == "full" or shown is None else np.where(px[..., 3:] == 0, shown, px)
+    return shown
+
+
+def test_losing_frames_of_a_burst_leaves_no_ghost(canvas, monkeypatch):
+    """Notebook 05's drag bug: a frame replaced before the browser drew it must not leave stale pixels."""
+    sent = []
+    canvas.send = lambda content, buffers=None: buffers and sent.append((canvas._current_image_mode, buffers[0]))
+    adapter.connect_browser(canvas)
+    monkeypatch.setattr(adapter, "SETTLE_S", 0.0)
+    canvas.draw()  # the first frame, settled
+    canvas.moving[0].set_ydata([0.5, 0.5])
+    canvas.draw()  # a single step, settled
+    monkeypatch.setattr(adapter, "SETTLE_S", 60.0)  # every frame below comes within a burst
+    for y in ([1, 0], [0.2, 0.8], [0.5, 0.5]):  # away and back to where it started
+        canvas.moving[0].set_ydata(y)
+        canvas.draw()
+    now = np.asarray(canvas.get_renderer().buffer_rgba())
+    assert [m for m, _ in sent] == ["full", "diff", "diff", "diff", "diff"]
+    for lost in ([], [2], [3], [2, 3]):
+        kept = [f for i, f in enumerate(sent) if i not in lost]
+        assert np.array_equal(composite(kept), now), f"frames {lost} lost: stale pixels"

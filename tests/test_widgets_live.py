@@ -23,6 +23,7 @@ from matplotlib.text import Text
 from nbclient import NotebookClient
 from PIL import Image
 
+from vaelib import figcheck
 from vaelib.models import ModelConfig, build_model
 from vaelib.plots import MAX_WIDTH, set_theme
 from vaelib.widgets import LiveFigure
@@ -211,3 +212,15 @@ def test_outside_jupyter_importing_the_widgets_chooses_no_backend():
     out = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["None"]  # matplotlib still picks one at the first plot, as without vaelib
+
+
+@pytest.mark.parametrize("name", list(MAKERS))
+@pytest.mark.parametrize("context", ["notebook", "talk"])
+def test_the_first_frame_passes_the_figure_check(name, context):
+    """vaelib.figcheck on each explorer's first frame, built in each theme (shown uncropped, as ipympl shows it)."""
+    with matplotlib.rc_context():
+        set_theme(context)
+        w = MAKERS[name]()
+        found = figcheck.check_figure(w.figure, context, cropped=False)
+    assert not found, "\n".join(map(str, found))
+    plt.close("all")

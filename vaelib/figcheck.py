@@ -38,7 +38,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import Collection
 from matplotlib.figure import Figure
 from matplotlib.text import Text
-from matplotlib.transforms import Bbox
+from matplotlib.transforms import Bbox, Transform, offset_copy
 
 ENV = "VAELIB_FIGCHECK"
 MIN_PLOT_PX = (150.0, 100.0)  # smallest plot area (width, height) in CSS px as displayed
@@ -252,17 +252,36 @@ def talk_copy(fig: Figure) -> Figure:
                 ticks = axis.get_major_ticks() if which == "major" else axis.get_minor_ticks()
                 size = ticks[0].label1.get_fontsize() if ticks else plt.rcParams["xtick.labelsize"]
                 axis.set_tick_params(which=which, labelsize=size)  # new ticks get the scaled size too
-    if copy.get_layout_engine() is None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            copy.tight_layout()
+    for _ in range(2):  # lay out, place the legends below their axes again, lay out with them
+        if copy.get_layout_engine() is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                copy.tight_layout()
+        copy.draw_without_rendering()
+        for ax in copy.axes:
+            legend = ax.get_legend()
+            if legend is not None and getattr(legend, "figcheck_below", False):
+                legend.set_bbox_to_anchor((0.5, 0.0), transform=below_x_labels(ax))
     return copy
 
 
-def check_both(fig: Figure, theme: str = "notebook", cropped: bool = True) -> dict[str, list[Finding]]:
-    """Findings in the current theme and, when that is "notebook", in a talk-theme copy as well."""
+def below_x_labels(ax: Axes, gap_pt: float = 4.0) -> Transform:
+    """Axes coordinates shifted down past the x tick labels and x label (measured now), ``gap_pt`` below them.
+
+    ``vaelib.plots.legend_outside(ax, "below")`` anchors its legend here; ``talk_copy`` measures again.
+    """
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    xaxis = ax.xaxis.get_tightbbox(renderer)  # tick labels and x label, display pixels
+    drop = (ax.get_window_extent(renderer).y0 - xaxis.y0) * 72 / fig.dpi if xaxis is not None else 0.0
+    return offset_copy(ax.transAxes, fig=fig, y=-(drop + gap_pt), units="points")
+
+
+def check_both(fig: Figure, theme: str = "notebook", cropped: bool = True,
+               talk: bool = True) -> dict[str, list[Finding]]:
+    """Findings in the current theme and, when that is "notebook" and ``talk``, in a talk-theme copy as well."""
     out = {theme: check_figure(fig, theme, cropped)}
-    if theme == "notebook":
+    if theme == "notebook" and talk:
         out["talk"] = check_figure(talk_copy(fig), "talk", cropped)
     return out
 
@@ -271,12 +290,16 @@ def check_both(fig: Figure, theme: str = "notebook", cropped: bool = True) -> di
 _state: dict[str, Any] = {"path": None, "theme": "notebook", "cell": "", "count": 0, "shown": [], "hooks": False}
 
 
-def record(fig: Figure, cropped: bool = True, where: str = "") -> None:
-    """Inspect ``fig`` in both themes and append one JSON line (cell, findings) to the ``enable``d file."""
+def record(fig: Figure, cropped: bool = True, where: str = "", talk: bool = True) -> None:
+    """Inspect ``fig`` (in both themes unless ``talk`` is False) and append one JSON line to the ``enable``d file.
+
+    The explorers pass ``talk=False``: their talk-theme figures are built and checked for real by
+    tests/test_widgets_live.py, which a copy of a frozen layout cannot imitate.
+    """
     if _state["path"] is None:
         return
     try:
-        result = check_both(fig, _state["theme"], cropped)
+        result = check_both(fig, _state["theme"], cropped, talk)
         error = ""
     except Exception as err:  # noqa: BLE001 - a figure the check cannot read is itself a finding
         result, error = {}, f"{type(err).__name__}: {err}"

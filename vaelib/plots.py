@@ -19,7 +19,6 @@ import seaborn as sns
 import torch
 from matplotlib.figure import Figure
 from matplotlib.legend import Legend
-from matplotlib.transforms import offset_copy
 
 from vaelib import figcheck
 
@@ -99,14 +98,11 @@ def legend_outside(ax: plt.Axes, where: Literal["right", "below"] = "right", **k
         return ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **kwargs)
     if where != "below":
         raise ValueError(f"Unknown place {where!r} for legend_outside: use 'right' or 'below'.")
-    fig = ax.figure
-    renderer = fig.canvas.get_renderer()
-    xaxis = ax.xaxis.get_tightbbox(renderer)  # tick labels and x label, display pixels
-    drop = (ax.get_window_extent(renderer).y0 - xaxis.y0) * 72 / fig.dpi if xaxis is not None else 0.0
-    below_labels = offset_copy(ax.transAxes, fig=fig, y=-(drop + 4.0), units="points")  # 4 pt gap
     kwargs.setdefault("ncols", max(1, len(ax.get_legend_handles_labels()[0])))
-    return ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=below_labels,
-                     borderaxespad=0.0, **kwargs)
+    legend = ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=figcheck.below_x_labels(ax),
+                       borderaxespad=0.0, **kwargs)
+    legend.figcheck_below = True  # the figure check's talk copy places it again, under the larger labels
+    return legend
 
 
 def get_axes(ax: plt.Axes | None, figsize: tuple[float, float] | None = None) -> tuple[Figure, plt.Axes]:

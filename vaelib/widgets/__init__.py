@@ -81,10 +81,11 @@ class LiveFigure(widgets.VBox):
                  moving: Sequence[Artist]):
         self.controls, self.figure, self.update = list(controls), fig, update
         self.shown = self.values()  # the values the figure shows
+        self._last_change = 0.0  # time.monotonic() of the last control change
         update(*self.shown)
         freeze_layout(fig)
         if figcheck.enabled_path():  # the first frame, as the figure check sees every notebook figure
-            figcheck.record(fig, cropped=False, where="widget first frame")
+            figcheck.record(fig, cropped=False, where="widget first frame", talk=False)
         self._png = figure_png(fig)  # before the moving artists become animated (savefig skips those)
         self._png_b64 = base64.b64encode(self._png).decode("ascii")
         w, h = fig.get_size_inches() * fig.dpi
@@ -107,10 +108,13 @@ class LiveFigure(widgets.VBox):
             self.shown = values
 
     def _on_change(self, _change: object = None) -> None:
-        if time.monotonic() - self.canvas.last_frame >= DIRECT_FRAME_S:
-            self.canvas.draw()  # a single step: answer at once
-        else:
-            self.canvas.draw_idle()  # a burst (a drag): the browser asks for the next frame when ready
+        now = time.monotonic()
+        quiet = min(now - self.canvas.last_frame, now - self._last_change)
+        self._last_change = now
+        if quiet >= DIRECT_FRAME_S:
+            self.canvas.draw()  # a single step after a quiet moment: answer at once
+        else:  # a burst (a drag, a held key): the browser asks for the next frame when it has the last one, and
+            self.canvas.draw_idle()  # that frame shows the latest values, so no backlog outlives the burst
 
     def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict, dict]:
         data = super()._repr_mimebundle_(**kwargs)  # text/plain + the widget view

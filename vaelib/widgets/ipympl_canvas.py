@@ -34,6 +34,7 @@ finally:
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 
 TESTED_IPYMPL = "0.10"
+SETTLE_S = 0.25  # a frame followed by no other for this long has been drawn by the browser (PNG decoded)
 _figure_numbers = itertools.count(1)
 
 
@@ -67,6 +68,8 @@ class BlitCanvas(Canvas):
         self._background, self._background_key = None, None
         self.last_frame = 0.0  # time.monotonic() of the last frame drawn
         self.frames_sent = 0
+        self._dirty: np.ndarray | None = None  # pixels changed since the last settled frame; None: last was full
+        self._last_sent = 0.0
 
     def invalidate(self) -> None:
         """Redraw the still layers at the next frame (call after changing anything that is not moving)."""
@@ -94,22 +97,30 @@ class BlitCanvas(Canvas):
             self.frames_sent += 1
 
     def get_diff_image(self) -> bytes | None:
-        """matplotlib's webagg frame (full, or only the changed pixels) as a PNG (``encode_png``, level 1).
+        """matplotlib's webagg frame (full, or changed pixels only) as a PNG (``encode_png``, level 1), safe to lose.
 
-        Same logic as ``FigureCanvasWebAggCore.get_diff_image``, whose level-6 encoding costs more CPU a
-        frame for a transfer that stays on this machine.
+        ipympl's browser side draws a frame when its PNG has loaded, and a frame that arrives before the
+        previous one has loaded replaces it unseen (notebook 05's drag left ghost markers that way). So a
+        diff frame holds every pixel changed since the last *settled* frame (one followed by no other for
+        ``SETTLE_S``, which the browser has surely drawn), not only since the last frame sent: whichever
+        frames of a burst are lost, the next one that lands makes the picture exact.
         """
         if not self._png_is_old:
             return None
         pixels = np.asarray(self.get_renderer().buffer_rgba())  # (H, W, 4) uint8
         buff = pixels.view(np.uint32).squeeze(2)  # (H, W): one number per pixel
-        if self._force_full or buff.shape != self._last_buff.shape or (pixels[:, :, 3] != 255).any():
+        now = time.monotonic()
+        settled = now - self._last_sent >= SETTLE_S
+        if (self._force_full or buff.shape != self._last_buff.shape or (pixels[:, :, 3] != 255).any()
+                or (self._dirty is None and not settled)):  # a full frame that may be lost: send it again
             self.set_image_mode("full")
-            output = buff
+            output, self._dirty = buff, None
         else:
             self.set_image_mode("diff")
-            output = np.where(buff != self._last_buff, buff, 0)  # unchanged pixels become transparent
-        self._last_buff, self._force_full, self._png_is_old = buff.copy(), False, False
+            changed = buff != self._last_buff
+            self._dirty = changed if settled or self._dirty is None else self._dirty | changed  # (H, W) bool
+            output = np.where(self._dirty, buff, 0)  # pixels outside it are transparent: the browser keeps them
+        self._last_buff, self._force_full, self._png_is_old, self._last_sent = buff.copy(), False, False, now
         return encode_png(output.view(np.uint8).reshape(*output.shape, 4))
 
 
