@@ -7,7 +7,9 @@
 - ``legend-covers-data``: a legend's box holds data points or line vertices of the Axes under it;
 - ``unlabelled-axis``: an axis with numeric tick labels has no label (nor a shared or figure-level one);
 - ``small-plot``: a plot area is smaller than ``MIN_PLOT_PX`` at its display size;
-- ``clipped-data``: data lie outside limits that were set by hand (autoscaling never clips).
+- ``clipped-data``: data (line vertices, patch outlines, scatter points) lie outside the plot area.
+
+An x and a y tick label of the same Axes may touch at its lower-left corner (both stay readable).
 
 Two markers say what a figure means on purpose: ``mark(ax, "image")`` for an image grid (no axis labels
 needed, no minimum size) and ``mark(ax, "zoom")`` for limits that cut the data deliberately (a zoomed panel);
@@ -110,7 +112,8 @@ def texts(fig: Figure) -> list[tuple[str, Text | Any]]:
     for name, t in (("suptitle", fig._suptitle), ("supxlabel", fig._supxlabel), ("supylabel", fig._supylabel)):
         if t is not None and _visible(t):
             out.append((f"{name} {_short(t.get_text())}", t))
-    out += [(f"figure text {_short(t.get_text())}", t) for t in fig.texts if _visible(t)]
+    sup = (fig._suptitle, fig._supxlabel, fig._supylabel)
+    out += [(f"figure text {_short(t.get_text())}", t) for t in fig.texts if _visible(t) and t not in sup]
     out += [(f"figure legend {i + 1}", leg) for i, leg in enumerate(fig.legends) if leg.get_visible()]
     for ax in fig.axes:
         if not ax.get_visible():
@@ -131,6 +134,13 @@ def texts(fig: Figure) -> list[tuple[str, Text | Any]]:
         if legend is not None and legend.get_visible():
             out.append((f"{name} legend", legend))
     return out
+
+
+def _corner_ticks(a: str, b: str) -> bool:
+    """An x and a y tick label of the same Axes: they can only meet at its lower-left corner, where both are read."""
+    ax_a, ax_b = a.split(" x tick label")[0].split(" y tick label")[0], b.split(" x tick label")[0].split(" y tick label")[0]
+    return ax_a == ax_b and {" x tick label" in a, " y tick label" in a} != {" x tick label" in b, " y tick label" in b} \
+        and ("tick label" in a and "tick label" in b)
 
 
 def _overlap(a: Bbox, b: Bbox, tol: float) -> bool:
@@ -175,20 +185,22 @@ def _has_label(fig: Figure, ax: Axes, xy: str) -> bool:
                for o in shared.get_siblings(ax) if o is not ax)
 
 
-def _clipped(ax: Axes, xy: str) -> str | None:
-    """How far the data overshoot hand-set limits on one axis (None when they do not, or limits are automatic)."""
-    if (ax.get_autoscalex_on() if xy == "x" else ax.get_autoscaley_on()) or _marked(ax, "zoom"):
-        return None
-    data = ax.dataLim.intervalx if xy == "x" else ax.dataLim.intervaly
-    view = sorted(ax.get_xlim() if xy == "x" else ax.get_ylim())
-    if not np.isfinite(data).all() or ax.dataLim.width < 0 or ax.dataLim.height < 0:
-        return None
-    scale = (ax.xaxis if xy == "x" else ax.yaxis).get_transform()
-    (d0, d1), (v0, v1) = scale.transform(np.sort(data)), scale.transform(view)
-    slack = 0.005 * abs(v1 - v0)
-    if d0 < v0 - slack or d1 > v1 + slack:
-        return f"data span {data[0]:.3g}..{data[1]:.3g} but {xy}lim is {view[0]:.3g}..{view[1]:.3g}"
-    return None
+def _clipped(ax: Axes, renderer: RendererBase, tol: float) -> list[str]:
+    """Where data (line vertices, patch outlines, scatter points) fall outside the plot area: "3 above", ...
+
+    Measured on the artists as they are now (not on ``dataLim``), so data changed after the limits were
+    set (an explorer's histogram) count too. Clipping never happens by accident with autoscaled limits.
+    """
+    box = ax.get_window_extent(renderer).padded(tol)
+    pts = [_data_points(ax)]
+    for patch in ax.patches:
+        if patch.get_visible() and patch.get_clip_on():
+            pts.append(patch.get_transform().transform(patch.get_path().vertices))
+    xy = np.concatenate(pts)
+    xy = xy[np.isfinite(xy).all(1)]
+    sides = {"left of": xy[:, 0] < box.x0, "right of": xy[:, 0] > box.x1,
+             "below": xy[:, 1] < box.y0, "above": xy[:, 1] > box.y1}
+    return [f"{int(m.sum())} data points {side} the plot area" for side, m in sides.items() if m.any()]
 
 
 def check_figure(fig: Figure, theme: str = "notebook", cropped: bool = True) -> list[Finding]:
@@ -208,6 +220,8 @@ def check_figure(fig: Figure, theme: str = "notebook", cropped: bool = True) -> 
         if not cropped and not (page.contains(box.x0, box.y0) and page.contains(box.x1, box.y1)):
             found.append(Finding("text-outside", name, "leaves the figure"))
         for other, _, obox in items[i + 1:]:
+            if _corner_ticks(name, other):
+                continue
             if _overlap(box, obox, TOL_PX / px):
                 found.append(Finding("text-overlap", name, f"overlaps {other}"))
     for ax in fig.axes:
@@ -226,9 +240,10 @@ def check_figure(fig: Figure, theme: str = "notebook", cropped: bool = True) -> 
         for xy, axis in (("x", ax.xaxis), ("y", ax.yaxis)):
             if _numeric(list(_tick_labels(axis))) and not _has_label(fig, ax, xy):
                 found.append(Finding("unlabelled-axis", f"{name} {xy} axis", "numeric ticks but no label"))
-            clip = _clipped(ax, xy)
-            if clip:
-                found.append(Finding("clipped-data", f"{name} {xy} axis", clip))
+        if not _marked(ax, "zoom"):
+            found += [Finding("clipped-data", name, f"{c} (limits: x {ax.get_xlim()[0]:.3g}..{ax.get_xlim()[1]:.3g},"
+                                                    f" y {ax.get_ylim()[0]:.3g}..{ax.get_ylim()[1]:.3g})")
+                      for c in _clipped(ax, renderer, TOL_PX / px)]
         if ax.get_label() != "<colorbar>" and not _marked(ax, "inset"):
             w, h = ax.get_window_extent(renderer).width * px * shrink, ax.get_window_extent(renderer).height * px * shrink
             if w < MIN_PLOT_PX[0] - 0.5 or h < MIN_PLOT_PX[1] - 0.5:

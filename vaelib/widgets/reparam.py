@@ -84,10 +84,17 @@ class ReparamView:
         ax.set(xlim=X_LIM, ylim=(0, Y_MAX), xlabel="batch-mean gradient estimate", ylabel="density")
         self.moving = [*self.stairs.values(), self.exact, ax.title]
 
-    def show(self, out: dict) -> None:
-        """Draw the estimates of ``out`` (a ``reparam_panel`` result) and the readout in the title."""
+    def show(self, out: dict, fit_y: bool = False) -> None:
+        """Draw the estimates of ``out`` (a ``reparam_panel`` result) and the readout in the title.
+
+        ``fit_y`` (static figures) raises the y limit to the tallest bar, so no spike is cut off; the
+        widget keeps its fixed axes.
+        """
         for name, stairs in self.stairs.items():
             stairs.set_data(binned_density(out[name]))
+        if fit_y:
+            peak = max(float(np.max(s.get_data().values)) for s in self.stairs.values())
+            self.ax.set_ylim(0, max(self.ax.get_ylim()[1], 1.08 * peak))
         self.exact.set_xdata([out["exact"], out["exact"]])
         if not self.readout:
             self.ax.set_title(f"n = {out['n']} per batch")
