@@ -57,11 +57,13 @@ lab: setup $(LAB_OVERRIDES)
 	@echo "make lab: open the URL below (it holds the token); it opens $(if $(LAB_FIRST),$(LAB_DIR)/$(LAB_FIRST): start there,the notebook list)."
 	@$(BIN)/jupyter lab $(LAB_FLAGS)
 
-# Lab's defaults for this venv: never ask about news (the toast), never check for updates.
+# Lab's defaults for this venv: never ask about news (the toast), never check for updates, and never autosave:
+# running a notebook must not write outputs into the committed file (File > Save, or Ctrl+S, still saves).
 $(LAB_OVERRIDES): $(STAMP) Makefile
 	@mkdir -p $(@D)
 	@printf '%s\n' '{"@jupyterlab/apputils-extension:notification":' \
-	    '  {"fetchNews": "false", "checkForUpdates": false}}' > $@
+	    '  {"fetchNews": "false", "checkForUpdates": false},' \
+	    ' "@jupyterlab/docmanager-extension:plugin": {"autosave": false}}' > $@
 
 # Every notebook runs as its "check edition" (tools/editions.py): the committed notebook, whose exercise checks
 # must report "not attempted" (VAELIB_EXERCISES_EXPECT=stub), then each folded solution with its checks, which

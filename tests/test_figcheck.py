@@ -19,7 +19,16 @@ from vaelib import figcheck
 from vaelib.plots import legend_outside, set_theme
 
 # Findings the series accepts, each with its reason: (notebook, rule, start of the artist's name) -> reason.
-ALLOW: dict[tuple[str, str, str], str] = {}
+ALLOW: dict[tuple[str, str, str], str] = {
+    ("05_", "clipped-data", "axes 1"): "05's latent maps show the prior's square [-4, 4]²; the few encoder means "
+                                       "beyond it are outliers the text does not discuss",
+    ("06_", "clipped-data", "axes 3 'posterior means"): "the scatter shares the [-4, 4]² window of the two density "
+                                                        "panels beside it, so the three compare point for point",
+    ("08_", "clipped-data", "axes 1 'ae-d2"): "08 §2 frames each code cloud by its 1st-99th percentiles, so the "
+                                              "fitted mixture's shape is visible; outliers would shrink it to a dot",
+    ("08_", "clipped-data", "axes 2 'rae-d2"): "as for ae-d2: percentile limits on purpose",
+    ("08_", "clipped-data", "axes 3 'nvae-d2"): "as for ae-d2: percentile limits on purpose",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -177,6 +186,7 @@ def _locate(cwd: str, source: str) -> tuple[str, int | str]:
 def findings_report(path: Path) -> tuple[int, list[str]]:
     """(figures inspected, one line per finding not allowed) from a findings file."""
     lines = [json.loads(s) for s in path.read_text(encoding="utf-8").splitlines() if s.strip()]
+    lines = [rec for rec in lines if any(Path(rec["cwd"]).glob("*.ipynb"))]  # kernels of unit tests run elsewhere
     bad = []
     for rec in lines:
         nb, cell = _locate(rec["cwd"], rec["cell"])

@@ -22,7 +22,7 @@ from vaelib.widgets import LiveFigure, new_figure
 
 X_LIM = (-12.0, 12.0)  # holds every exact value (|2 mu| <= 6, 2 sigma <= 6) and most estimates
 EDGES = np.linspace(*X_LIM, 97)  # (97,) fixed bins, 0.25 wide
-Y_MAX = 1.0  # density axis; a needle taller than this (large n, small sigma) is cut at the top
+Y_MAX = 2.0  # density axis; a needle taller than this (large n, small sigma) is cut at the top
 NAMES = {"score": "score function", "pathwise": "pathwise"}
 
 
