@@ -133,6 +133,17 @@ def test_small_plot_fails_at_display_size():
     assert len(found) == 8 and "minimum" in found[0].detail
 
 
+def test_a_wide_figure_shown_shrunk_has_small_text():
+    fig, axes = plt.subplots(2, 4, figsize=(15, 6.4))
+    for ax in axes.flat:
+        ax.plot([0, 1], [0, 1])
+        ax.set(xlabel="x", ylabel="y", title="panel")
+    fig.tight_layout()
+    found = [f for f in figcheck.check_figure(fig) if f.rule == "small-text"]
+    assert len(found) == 1 and "shrunk" in found[0].detail, found
+    assert "small-text" not in rules(clean())
+
+
 def test_text_outside_fails_only_where_the_figure_is_not_cropped():
     fig = clean()
     fig.axes[0].set_title("a title far too long for its figure " * 3)

@@ -7,6 +7,7 @@
 - ``legend-covers-data``: a legend's box holds data points or line vertices of the Axes under it;
 - ``unlabelled-axis``: an axis with numeric tick labels has no label (nor a shared or figure-level one);
 - ``small-plot``: a plot area is smaller than ``MIN_PLOT_PX`` at its display size;
+- ``small-text``: a text is smaller than ``MIN_TEXT_PX`` at its display size (a wide figure shown shrunk);
 - ``clipped-data``: data (line vertices, patch outlines, scatter points) lie outside the plot area.
 
 An x and a y tick label of the same Axes may touch at its lower-left corner (both stay readable).
@@ -44,6 +45,7 @@ from matplotlib.transforms import Bbox, Transform, offset_copy
 
 ENV = "VAELIB_FIGCHECK"
 MIN_PLOT_PX = (150.0, 100.0)  # smallest plot area (width, height) in CSS px as displayed
+MIN_TEXT_PX = 9.0  # smallest font size in CSS px as displayed (a figure wider than the output area is shrunk)
 OUTPUT_PX = {"notebook": 848.0, "talk": 1060.0}  # JupyterLab's output width; wider figures are shrunk to fit
 TALK_FONT, TALK_SIZE = 1.5, 1.25  # seaborn's "talk" fonts against "notebook"; vaelib.plots.figsize's growth
 TOL_PX = 1.0  # overlaps and overshoots smaller than this (CSS px) are antialiasing, not collisions
@@ -138,9 +140,13 @@ def texts(fig: Figure) -> list[tuple[str, Text | Any]]:
 
 def _corner_ticks(a: str, b: str) -> bool:
     """An x and a y tick label of the same Axes: they can only meet at its lower-left corner, where both are read."""
-    ax_a, ax_b = a.split(" x tick label")[0].split(" y tick label")[0], b.split(" x tick label")[0].split(" y tick label")[0]
-    return ax_a == ax_b and {" x tick label" in a, " y tick label" in a} != {" x tick label" in b, " y tick label" in b} \
-        and ("tick label" in a and "tick label" in b)
+    def split(name: str) -> tuple[str, str]:
+        for xy in ("x", "y"):
+            if f" {xy} tick label " in name:
+                return name.split(f" {xy} tick label ")[0], xy
+        return name, ""
+    (ax_a, xy_a), (ax_b, xy_b) = split(a), split(b)
+    return ax_a == ax_b and {xy_a, xy_b} == {"x", "y"}
 
 
 def _overlap(a: Bbox, b: Bbox, tol: float) -> bool:
@@ -215,6 +221,12 @@ def check_figure(fig: Figure, theme: str = "notebook", cropped: bool = True) -> 
     shrink = min(1.0, OUTPUT_PX[theme] / width_px)  # the output area scales wide images down
     found: list[Finding] = []
     items = [(n, a, a.get_window_extent(renderer)) for n, a in texts(fig)]
+    sizes = [(t.get_fontsize() * 100.0 / 72.0 * shrink, n) for n, a, _ in items
+             for t in (a.get_texts() if hasattr(a, "get_texts") else [a])]
+    if sizes and min(sizes)[0] < MIN_TEXT_PX - 0.05:
+        px_, name_ = min(sizes)
+        found.append(Finding("small-text", name_, f"{px_:.1f} px as shown ({width_px:.0f} px wide figure shrunk to "
+                                                  f"{100 * shrink:.0f}%; minimum {MIN_TEXT_PX:.0f} px)"))
     for i, (name, artist, box) in enumerate(items):
         page = fig.bbox.padded(TOL_PX / px)
         if not cropped and not (page.contains(box.x0, box.y0) and page.contains(box.x1, box.y1)):
