@@ -80,7 +80,8 @@ def test_panel_rejects_bad_input_in_one_sentence(args):
 
 def test_widget_controls_drive_the_histograms_and_the_readout():
     ui = make_reparam_widget(batches=50)
-    assert [c.description for c in ui.controls] == ["μ", "σ", "n per batch", "d/d"]
+    assert [c.description for c in ui.controls] == ["μ", "σ", "n per batch", "gradient with respect to"]
+    assert ui.controls[3].options == (("the mean μ", "mu"), ("the spread σ", "sigma"))  # words, arrow keys
     mu, sigma, n, wrt = ui.controls
     mu.value, n.value, wrt.value = 2.0, 10, "sigma"
     ui.canvas.draw()

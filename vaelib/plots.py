@@ -29,6 +29,10 @@ TALK_ENV = "VAELIB_TALK"
 # figures are 1.25x larger (10 in): present with the file browser closed (Ctrl+B).
 MAX_WIDTH = 8.0
 FIGSIZE = {"notebook": (6.4, 4.0), "talk": (8.0, 5.0)}
+# In "talk", under Jupyter, the page's widget controls, readouts and printed lines grow with the figures.
+TALK_CSS = ("<style>.jp-OutputArea-output pre, .widget-label, .widget-readout, .widget-radio-box label,"
+            " .widget-dropdown select, .widget-toggle-button {font-size: 20px !important; line-height: 1.4 !important}"
+            " .widget-slider .noUi-handle {transform: scale(1.4)}</style>")
 _RC = {  # on top of seaborn's context (which sizes fonts: legend text as large as tick labels)
     "figure.dpi": 100,
     "savefig.dpi": 200,
@@ -54,7 +58,7 @@ def set_theme(context: Literal["notebook", "talk"] | None = None) -> str:
         raise ValueError(f"Unknown context {context!r}: use 'notebook' or 'talk'.")
     sns.set_theme(context=context, style="whitegrid", palette="colorblind",
                   rc={**_RC, "figure.figsize": FIGSIZE[context]})
-    _retina_inline()
+    _retina_inline()  # and, in "talk", the page's larger text
     if figcheck.enabled_path() and _kernel_shell() is not None:  # notebooks run by `make test`
         figcheck.enable(figcheck.enabled_path(), context)
     return context
@@ -72,6 +76,8 @@ def _retina_inline() -> None:
     shell = _kernel_shell()
     if shell is None:
         return
+    if _scale() > 1.0:  # "talk": larger controls, readouts and printed lines on this page
+        shell.display_pub.publish({"text/html": TALK_CSS, "text/plain": "(lecture mode: larger text)"})
     if "ipympl" in matplotlib.get_backend():  # importing ipympl switches pyplot to it; explorers use their own canvas
         shell.run_line_magic("matplotlib", "inline")
     shell.run_line_magic("config", "InlineBackend.figure_formats = ['retina']")

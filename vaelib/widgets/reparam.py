@@ -111,7 +111,9 @@ def make_reparam_widget(batches: int = 400) -> LiveFigure:
         widgets.FloatSlider(value=1.0, min=-3.0, max=3.0, step=0.1, description="μ"),
         widgets.FloatSlider(value=1.0, min=0.1, max=3.0, step=0.1, description="σ"),
         widgets.IntSlider(value=1, min=1, max=100, description="n per batch"),
-        widgets.ToggleButtons(options=["mu", "sigma"], description="d/d"),
+        # radio buttons: Tab reaches them, the arrow keys choose; labelled in words
+        widgets.RadioButtons(options=[("the mean μ", "mu"), ("the spread σ", "sigma")],
+                             description="gradient with respect to", style={"description_width": "initial"}),
     ]
     fig = new_figure(width=1.25, height=1.15)
     view = ReparamView(fig.add_subplot(), readout=True)
