@@ -265,7 +265,13 @@ def check_figure(fig: Figure, theme: str = "notebook", cropped: bool = True) -> 
 
 
 def talk_copy(fig: Figure) -> Figure:
-    """A copy of ``fig`` as the talk theme would make it: 1.25x the size, 1.5x the fonts, laid out again."""
+    """A copy of ``fig`` as the talk theme would make it: 1.25x the size, 1.5x the fonts, laid out again.
+
+    Laid out again by its layout engine, or by ``tight_layout`` where the original was (its subplot
+    parameters differ from the defaults); legends placed by ``legend_outside(ax, "below")`` are placed again.
+    """
+    sp = fig.subplotpars  # tight_layout leaves its mark here: lay the copy out again only if the original was
+    laid_out = any(abs(getattr(sp, k) - plt.rcParams[f"figure.subplot.{k}"]) > 1e-9 for k in ("left", "right", "bottom", "top"))
     copy: Figure = pickle.loads(pickle.dumps(fig))
     plt.close(copy)  # unpickling re-registers a pyplot figure with pyplot; the copy must never be shown
     FigureCanvasAgg(copy)  # drawn off screen
@@ -280,7 +286,7 @@ def talk_copy(fig: Figure) -> Figure:
                 size = ticks[0].label1.get_fontsize() if ticks else plt.rcParams["xtick.labelsize"]
                 axis.set_tick_params(which=which, labelsize=size)  # new ticks get the scaled size too
     for _ in range(2):  # lay out, place the legends below their axes again, lay out with them
-        if copy.get_layout_engine() is None:
+        if copy.get_layout_engine() is None and laid_out:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 copy.tight_layout()
