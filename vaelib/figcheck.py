@@ -27,6 +27,7 @@ import os
 import pickle
 import re
 import sys
+import time
 import warnings
 import weakref
 from dataclasses import asdict, dataclass
@@ -331,13 +332,15 @@ def record(fig: Figure, cropped: bool = True, where: str = "", talk: bool = True
     """
     if _state["path"] is None:
         return
+    start = time.perf_counter()
     try:
         result = check_both(fig, _state["theme"], cropped, talk)
         error = ""
     except Exception as err:  # noqa: BLE001 - a figure the check cannot read is itself a finding
         result, error = {}, f"{type(err).__name__}: {err}"
     line = {"cwd": os.getcwd(), "cell": _state["cell"], "execution_count": _state["count"], "where": where,
-            "findings": {t: [asdict(f) for f in fs] for t, fs in result.items()}, "error": error}
+            "findings": {t: [asdict(f) for f in fs] for t, fs in result.items()}, "error": error,
+            "seconds": round(time.perf_counter() - start, 3)}
     with open(_state["path"], "a", encoding="utf-8") as fh:
         fh.write(json.dumps(line) + "\n")
 
