@@ -31,7 +31,8 @@ import time
 import warnings
 import weakref
 from dataclasses import asdict, dataclass
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -39,7 +40,7 @@ from matplotlib.axes import Axes
 from matplotlib.axis import Axis
 from matplotlib.backend_bases import RendererBase
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.collections import Collection
+from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 from matplotlib.transforms import Bbox, Transform, offset_copy
@@ -168,16 +169,18 @@ def _data_points(ax: Axes) -> np.ndarray:
                 xy = np.concatenate([np.linspace(a, b, n, endpoint=False) for a, b, n in zip(xy[:-1], xy[1:], steps)]
                                     + [xy[-1:]])
         pts.append(xy)
-    for coll in ax.collections:
-        if isinstance(coll, Collection) and coll.get_visible() and len(coll.get_offsets()):
-            if type(coll).__name__ == "PathCollection":  # scatter points (not fills or line collections)
-                pts.append(coll.get_offset_transform().transform(np.asarray(coll.get_offsets(), float)))
+    for coll in ax.collections:  # scatter points (not fills or line collections)
+        if isinstance(coll, PathCollection) and coll.get_visible() and len(coll.get_offsets()):
+            pts.append(coll.get_offset_transform().transform(np.asarray(coll.get_offsets(), float)))
     return np.concatenate(pts) if pts else np.empty((0, 2))
 
 
+def _plain(s: str) -> str:
+    return re.sub(r"\\mathdefault|[${}\\]", "", s)  # "$\\mathdefault{10^{2}}$" -> "10^2"
+
+
 def _numeric(labels: list[Text]) -> bool:
-    strip = lambda s: re.sub(r"\\mathdefault|[${}\\]", "", s)  # noqa: E731
-    return bool(labels) and all(_NUMBER.fullmatch(strip(t.get_text())) for t in labels)
+    return bool(labels) and all(_NUMBER.fullmatch(_plain(t.get_text())) for t in labels)
 
 
 def _has_label(fig: Figure, ax: Axes, xy: str) -> bool:
@@ -247,7 +250,8 @@ def check_figure(fig: Figure, theme: str = "notebook", cropped: bool = True) -> 
             pts = _data_points(ax)
             inside = ((pts[:, 0] > box.x0) & (pts[:, 0] < box.x1) & (pts[:, 1] > box.y0) & (pts[:, 1] < box.y1))
             if inside.any():
-                found.append(Finding("legend-covers-data", f"{name} legend", f"{int(inside.sum())} data points under it"))
+                found.append(Finding("legend-covers-data", f"{name} legend",
+                                     f"{int(inside.sum())} data points under it"))
         if not ax.axison or _marked(ax, "image"):
             continue
         for xy, axis in (("x", ax.xaxis), ("y", ax.yaxis)):
@@ -258,7 +262,8 @@ def check_figure(fig: Figure, theme: str = "notebook", cropped: bool = True) -> 
                                                     f" y {ax.get_ylim()[0]:.3g}..{ax.get_ylim()[1]:.3g})")
                       for c in _clipped(ax, renderer, TOL_PX / px)]
         if ax.get_label() != "<colorbar>" and not _marked(ax, "inset"):
-            w, h = ax.get_window_extent(renderer).width * px * shrink, ax.get_window_extent(renderer).height * px * shrink
+            area = ax.get_window_extent(renderer)
+            w, h = area.width * px * shrink, area.height * px * shrink
             if w < MIN_PLOT_PX[0] - 0.5 or h < MIN_PLOT_PX[1] - 0.5:
                 found.append(Finding("small-plot", name, f"plot area {w:.0f}x{h:.0f} px shown "
                                                          f"(minimum {MIN_PLOT_PX[0]:.0f}x{MIN_PLOT_PX[1]:.0f})"))
@@ -272,7 +277,8 @@ def talk_copy(fig: Figure) -> Figure:
     parameters differ from the defaults); legends placed by ``legend_outside(ax, "below")`` are placed again.
     """
     sp = fig.subplotpars  # tight_layout leaves its mark here: lay the copy out again only if the original was
-    laid_out = any(abs(getattr(sp, k) - plt.rcParams[f"figure.subplot.{k}"]) > 1e-9 for k in ("left", "right", "bottom", "top"))
+    laid_out = any(abs(getattr(sp, k) - plt.rcParams[f"figure.subplot.{k}"]) > 1e-9
+                   for k in ("left", "right", "bottom", "top"))
     copy: Figure = pickle.loads(pickle.dumps(fig))
     plt.close(copy)  # unpickling re-registers a pyplot figure with pyplot; the copy must never be shown
     FigureCanvasAgg(copy)  # drawn off screen
@@ -352,7 +358,7 @@ def _on_draw(event: Any) -> None:
 
 
 def watch(fig: Figure) -> None:
-    """Note each draw of ``fig`` (the inline backend draws a figure to show it): the matplotlib ``figure.hooks`` entry."""
+    """Note each draw of ``fig`` (the inline backend draws a figure to show it); the ``figure.hooks`` entry."""
     fig.canvas.mpl_connect("draw_event", _on_draw)
 
 
