@@ -70,11 +70,13 @@ lab: setup $(LAB_OVERRIDES)
 	  if [ "$$port" != "$$asked" ]; then echo "make lab: port $$asked is busy, so Lab takes port $$port (JUPYTER_PORT=... picks another)."; fi; \
 	  JUPYTER_PORT=$$port $(BIN)/jupyter lab $(LAB_FLAGS)
 
-# Lab's defaults for this venv: never ask about news (the toast), never check for updates.
+# Lab's defaults for this venv: never ask about news (the toast), never check for updates, and never autosave:
+# running a notebook must not write outputs into the committed file (File > Save, or Ctrl+S, still saves).
 $(LAB_OVERRIDES): $(STAMP) Makefile
 	@mkdir -p $(@D)
 	@printf '%s\n' '{"@jupyterlab/apputils-extension:notification":' \
-	    '  {"fetchNews": "false", "checkForUpdates": false}}' > $@
+	    '  {"fetchNews": "false", "checkForUpdates": false},' \
+	    ' "@jupyterlab/docmanager-extension:plugin": {"autosave": false}}' > $@
 
 # Every notebook runs as its "check edition" (tools/editions.py): the committed notebook, whose exercise checks
 # must report "not attempted" (VAELIB_EXERCISES_EXPECT=stub), then each folded solution with its checks, which

@@ -67,14 +67,16 @@ MAKERS = {"01 ELBO": make_elbo_widget, "02 KL": make_kl_widget,
 def _controls(w):
     out = []
     for c in getattr(w, "children", ()):
-        out += [c] if isinstance(c, (widgets.FloatSlider, widgets.IntSlider, widgets.ToggleButtons)) else _controls(c)
+        out += [c] if isinstance(c, (widgets.FloatSlider, widgets.IntSlider, widgets.ToggleButtons,
+                                   widgets.RadioButtons)) else _controls(c)
     return out
 
 
 def _values(c, steps):
-    if isinstance(c, widgets.ToggleButtons):
-        i = list(c.options).index(c.value)
-        return [c.options[(i + k) % len(c.options)] for k in range(1, steps + 1)]
+    if isinstance(c, (widgets.ToggleButtons, widgets.RadioButtons)):
+        values = [o[1] if isinstance(o, tuple) else o for o in c.options]  # options may be (label, value) pairs
+        i = values.index(c.value)
+        return [values[(i + k) % len(values)] for k in range(1, steps + 1)]
     m = (steps + 1) // 2  # a walk away and back: 1, 2, .., m, .., 2, 1 steps from the start
     sign = 1 if c.value + m * c.step <= c.max else -1
     return [c.value + sign * c.step * (m - abs(m - k)) for k in range(1, steps + 1)]
@@ -176,7 +178,7 @@ def compare(rev: str, steps: int) -> str:
              f"{cpu_model()}, {os.cpu_count()} cores, load average {load:.1f} at start; medians of CPU time per update",
              head]
     for name in names:
-        if [r["control"] for r in results[name, "before"]] != [r["control"] for r in results[name, "after"]]:
+        if len(results[name, "before"]) != len(results[name, "after"]):  # same controls in order (names may differ)
             raise RuntimeError(f"{name}: the two versions have different controls; compare them by hand")
         for old, new in zip(results[name, "before"], results[name, "after"]):
             b, a = statistics.median(old["wall"]), statistics.median(new["wall"])

@@ -52,6 +52,9 @@ nb_mime_priority_overrides = [
     ("html", "application/javascript", None),
 ]
 nb_ipywidgets_js: dict = {}
+# Progress bars are omitted on the site: a tqdm bar is a widget (nothing offline) or, as text, its first frame.
+# tqdm reads TQDM_DISABLE from the environment, which the notebooks' kernels inherit from this process.
+os.environ.setdefault("TQDM_DISABLE", "1")
 
 # ------------------------------------------------------------------ HTML
 html_theme = "sphinx_book_theme"

@@ -3,6 +3,7 @@ and a fresh seeded generator per test (no generator is shared between tests, so 
 from __future__ import annotations
 
 import os
+import tempfile
 
 import matplotlib
 
@@ -41,3 +42,16 @@ def synthetic_mnist() -> MNIST:
                        torch.randint(0, 10, (n,), generator=gen))
     return MNIST(*split(300), *split(100), *split(100))
 
+
+
+def pytest_configure(config):
+    """The figure check (vaelib.figcheck): notebook kernels started by this session inherit VAELIB_FIGCHECK and
+    append their findings to a fresh file, which tests/test_figcheck.py reads after the last notebook."""
+    if not os.environ.get("VAELIB_FIGCHECK"):
+        os.environ["VAELIB_FIGCHECK"] = os.path.join(tempfile.mkdtemp(prefix="vaelib-figcheck-"), "findings.jsonl")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Run the notebook figure check after every notebook (it reads what their kernels wrote)."""
+    last = [item for item in items if item.name == "test_notebook_figures_pass_the_check"]
+    items[:] = [item for item in items if item not in last] + last

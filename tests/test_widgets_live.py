@@ -23,9 +23,11 @@ from matplotlib.text import Text
 from nbclient import NotebookClient
 from PIL import Image
 
+from vaelib import figcheck
 from vaelib.models import ModelConfig, build_model
 from vaelib.plots import MAX_WIDTH, set_theme
-from vaelib.widgets import LiveFigure, rgba_png
+from vaelib.widgets import LiveFigure
+from vaelib.widgets.ipympl_canvas import connect_browser, first_picture
 from vaelib.widgets.elbo import make_elbo_widget
 from vaelib.widgets.kl import make_kl_widget
 from vaelib.widgets.latent import make_latent_widget
@@ -76,7 +78,7 @@ def step_every_control(w: LiveFigure) -> None:
     """Move each control one step (or to its other option), drawing a frame after each."""
     for c in w.controls:
         if hasattr(c, "options"):
-            c.value = c.options[(list(c.options).index(c.value) + 1) % len(c.options)]
+            c.index = (c.index + 1) % len(c.options)
         else:
             c.value = min(c.max, c.value + 3 * c.step)
         w.canvas.draw()
@@ -117,7 +119,7 @@ def test_the_mime_bundle_has_the_widget_and_the_first_figure_as_png(widget):
     w, h = widget.figure.get_size_inches() * widget.figure.dpi
     assert abs(image.size[0] - 2 * w) <= 1 and abs(image.size[1] - 2 * h) <= 1  # twice the pixels, shown at the figure's size
     assert metadata["image/png"] == {"width": round(w), "height": round(h)}
-    assert widget.canvas._data_url == "data:image/png;base64," + data["image/png"]
+    assert first_picture(widget.canvas) == data["image/png"]
     assert np.asarray(image.convert("L")).std() > 10  # a drawing, not a blank image
 
 
@@ -125,8 +127,8 @@ def test_no_frame_is_sent_before_a_browser_view_connects(widget):
     sent = []  # binary frames (messages with buffers); events such as 'draw' carry none
     widget.canvas.send = lambda content, buffers=None: buffers and sent.append(buffers)
     step_every_control(widget)
-    assert not sent and widget.canvas._data_url.startswith("data:image/png;base64,")
-    widget.canvas.syncing_data_url = False  # what ipympl sets when the browser says 'initialized'
+    assert not sent and first_picture(widget.canvas)
+    connect_browser(widget.canvas)  # what ipympl does when the browser says 'initialized'
     step_every_control(widget)
     assert sent
 
@@ -138,7 +140,10 @@ def test_every_text_fits_in_the_figure_at_extreme_values(name, context):
         set_theme(context)
         w = MAKERS[name]()
         for c in w.controls:  # the widest readouts: the controls at their ends
-            c.value = c.options[-1] if hasattr(c, "options") else (c.min if c.min < 0 else c.max)
+            if hasattr(c, "options"):
+                c.index = len(c.options) - 1
+            else:
+                c.value = c.min if c.min < 0 else c.max
         w.canvas.draw()
         renderer = w.canvas.get_renderer()
     fig_box = w.figure.bbox
@@ -159,12 +164,6 @@ def test_widgets_live_outside_pyplot():
     for make in MAKERS.values():
         make()
     assert plt.get_fignums() == before  # nothing for plt.show() or the inline backend to pick up
-
-
-@pytest.mark.parametrize("shape", [(1, 1, 4), (3, 5, 4), (40, 17, 4)])
-def test_rgba_png_reads_back_exactly(shape):
-    rgba = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
-    assert np.array_equal(np.asarray(Image.open(io.BytesIO(rgba_png(rgba)))), rgba)
 
 
 @pytest.mark.parametrize("context", ["notebook", "talk"])
@@ -216,3 +215,15 @@ def test_outside_jupyter_importing_the_widgets_chooses_no_backend():
     out = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["None"]  # matplotlib still picks one at the first plot, as without vaelib
+
+
+@pytest.mark.parametrize("name", list(MAKERS))
+@pytest.mark.parametrize("context", ["notebook", "talk"])
+def test_the_first_frame_passes_the_figure_check(name, context):
+    """vaelib.figcheck on each explorer's first frame, built in each theme (shown uncropped, as ipympl shows it)."""
+    with matplotlib.rc_context():
+        set_theme(context)
+        w = make_reparam_widget() if name == "reparam" else MAKERS[name]()  # 03's default: 400 batches, as shown
+        found = figcheck.check_figure(w.figure, context, cropped=False)
+    assert not found, "\n".join(map(str, found))
+    plt.close("all")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from vaelib.plots import figsize, set_theme
-from vaelib.widgets.reparam import EDGES, X_LIM, ReparamView, binned_density, make_reparam_widget, reparam_panel
+from vaelib.widgets.reparam import EDGES, X_LIM, Y_MAX, ReparamView, binned_density, make_reparam_widget, reparam_panel
 
 # ipympl builds its toolbar widget with arguments traitlets warns about; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:Passing unrecognized arguments:DeprecationWarning")
@@ -50,7 +50,7 @@ def test_panel_draws_both_histograms_and_the_exact_line_on_fixed_axes():
     assert ax.get_title() == "n = 3 per batch" and ax.get_legend() is None  # a short title; the legend is the caller's
     view = ReparamView(ax)
     view.show(reparam_panel(-3.0, 3.0, 100, "sigma", batches=50))
-    assert (ax.get_xlim(), ax.get_ylim()) == limits == (X_LIM, (0.0, 1.0))
+    assert (ax.get_xlim(), ax.get_ylim()) == limits == (X_LIM, (0.0, Y_MAX))
     plt.close(fig)
 
 
@@ -80,7 +80,8 @@ def test_panel_rejects_bad_input_in_one_sentence(args):
 
 def test_widget_controls_drive_the_histograms_and_the_readout():
     ui = make_reparam_widget(batches=50)
-    assert [c.description for c in ui.controls] == ["μ", "σ", "n per batch", "d/d"]
+    assert [c.description for c in ui.controls] == ["μ", "σ", "n per batch", "gradient with respect to"]
+    assert ui.controls[3].options == (("the mean μ", "mu"), ("the spread σ", "sigma"))  # words, arrow keys
     mu, sigma, n, wrt = ui.controls
     mu.value, n.value, wrt.value = 2.0, 10, "sigma"
     ui.canvas.draw()

@@ -19,7 +19,8 @@ import seaborn as sns
 import torch
 from matplotlib.figure import Figure
 from matplotlib.legend import Legend
-from matplotlib.transforms import offset_copy
+
+from vaelib import figcheck
 
 TALK_ENV = "VAELIB_TALK"
 # Widest figure, in inches at figure.dpi = 100, that JupyterLab shows unshrunk: its output area is 848 CSS px
@@ -28,6 +29,10 @@ TALK_ENV = "VAELIB_TALK"
 # figures are 1.25x larger (10 in): present with the file browser closed (Ctrl+B).
 MAX_WIDTH = 8.0
 FIGSIZE = {"notebook": (6.4, 4.0), "talk": (8.0, 5.0)}
+# In "talk", under Jupyter, the page's widget controls, readouts and printed lines grow with the figures.
+TALK_CSS = ("<style>.jp-OutputArea-output pre, .widget-label, .widget-readout, .widget-radio-box label,"
+            " .widget-dropdown select, .widget-toggle-button {font-size: 20px !important; line-height: 1.4 !important}"
+            " .widget-slider .noUi-handle {transform: scale(1.4)}</style>")
 _RC = {  # on top of seaborn's context (which sizes fonts: legend text as large as tick labels)
     "figure.dpi": 100,
     "savefig.dpi": 200,
@@ -45,23 +50,34 @@ def talk_mode() -> bool:
 def set_theme(context: Literal["notebook", "talk"] | None = None) -> str:
     """The series' one look (seaborn whitegrid, colour-blind palette); "talk" for a projector. Returns the context.
 
-    Without an argument the context is "talk" when ``VAELIB_TALK=1`` and "notebook" otherwise.
+    Without an argument the context is "talk" when ``VAELIB_TALK=1`` and "notebook" otherwise. With
+    ``VAELIB_FIGCHECK`` set (``make test`` sets it), every figure shown afterwards is inspected by ``vaelib.figcheck``.
     """
     context = context or ("talk" if talk_mode() else "notebook")
     if context not in FIGSIZE:
         raise ValueError(f"Unknown context {context!r}: use 'notebook' or 'talk'.")
     sns.set_theme(context=context, style="whitegrid", palette="colorblind",
                   rc={**_RC, "figure.figsize": FIGSIZE[context]})
-    _retina_inline()
+    _retina_inline()  # and, in "talk", the page's larger text
+    if figcheck.enabled_path() and _kernel_shell() is not None:  # notebooks run by `make test`
+        figcheck.enable(figcheck.enabled_path(), context)
     return context
+
+
+def _kernel_shell() -> Any:
+    """The IPython shell when we run in a Jupyter kernel, else None."""
+    ipython = sys.modules.get("IPython")  # imported only if we run inside IPython; never imported here
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell if getattr(shell, "kernel", None) is not None else None
 
 
 def _retina_inline() -> None:
     """Under a Jupyter kernel: the inline backend, sending retina PNGs (``%config InlineBackend.figure_formats``)."""
-    ipython = sys.modules.get("IPython")  # imported only if we run inside IPython; never imported here
-    shell = ipython.get_ipython() if ipython is not None else None
-    if shell is None or getattr(shell, "kernel", None) is None:
+    shell = _kernel_shell()
+    if shell is None:
         return
+    if _scale() > 1.0:  # "talk": larger controls, readouts and printed lines on this page
+        shell.display_pub.publish({"text/html": TALK_CSS, "text/plain": "(lecture mode: larger text)"})
     if "ipympl" in matplotlib.get_backend():  # importing ipympl switches pyplot to it; explorers use their own canvas
         shell.run_line_magic("matplotlib", "inline")
     shell.run_line_magic("config", "InlineBackend.figure_formats = ['retina']")
@@ -94,14 +110,11 @@ def legend_outside(ax: plt.Axes, where: Literal["right", "below"] = "right", **k
         return ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **kwargs)
     if where != "below":
         raise ValueError(f"Unknown place {where!r} for legend_outside: use 'right' or 'below'.")
-    fig = ax.figure
-    renderer = fig.canvas.get_renderer()
-    xaxis = ax.xaxis.get_tightbbox(renderer)  # tick labels and x label, display pixels
-    drop = (ax.get_window_extent(renderer).y0 - xaxis.y0) * 72 / fig.dpi if xaxis is not None else 0.0
-    below_labels = offset_copy(ax.transAxes, fig=fig, y=-(drop + 4.0), units="points")  # 4 pt gap
     kwargs.setdefault("ncols", max(1, len(ax.get_legend_handles_labels()[0])))
-    return ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=below_labels,
-                     borderaxespad=0.0, **kwargs)
+    legend = ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=figcheck.below_x_labels(ax),
+                       borderaxespad=0.0, **kwargs)
+    legend.figcheck_below = True  # the figure check's talk copy places it again, under the larger labels
+    return legend
 
 
 def get_axes(ax: plt.Axes | None, figsize: tuple[float, float] | None = None) -> tuple[Figure, plt.Axes]:
@@ -127,6 +140,7 @@ def image_grid(images: torch.Tensor, nrow: int | None = None, ax: plt.Axes | Non
     fig, ax = get_axes(ax, (nrow * scale, rows * scale))
     ax.imshow(canvas, cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
     ax.set_axis_off()
+    figcheck.mark(ax, "image")
     if title:
         ax.set_title(title)
     return fig
@@ -134,18 +148,31 @@ def image_grid(images: torch.Tensor, nrow: int | None = None, ax: plt.Axes | Non
 
 def learning_curves(history: dict[str, Sequence[float]], keys: Sequence[str] = ("elbo", "recon", "kl"),
                     axes: Sequence[plt.Axes] | None = None) -> Figure:
-    """Train and validation curves per epoch, one panel per term (``train_<key>`` and ``val_<key>``)."""
+    """Train and validation curves per epoch, one panel per term (``train_<key>`` and ``val_<key>``).
+
+    The epoch axis is logarithmic, so the late epochs get as much room as the first ones; the y range
+    leaves out the first epoch (far above the rest) when there are more than three, so the gap between
+    train and validation stays visible: those panels are marked as deliberate zooms for the figure check,
+    and their titles say so. Derived in notebooks/04_mnist_vae.ipynb.
+    """
     if axes is None:
-        fig, axes = plt.subplots(1, len(keys), figsize=figsize(len(keys), panel=(4.0, 3.2)))
+        fig, axes = plt.subplots(1, len(keys), figsize=figsize(len(keys), panel=(3.2, 3.6)))
         axes = np.atleast_1d(axes)
     fig = axes[0].figure
     for ax, key in zip(axes, keys):
-        epochs = np.arange(1, len(history[f"train_{key}"]) + 1)
-        ax.plot(epochs, history[f"train_{key}"], label="train")
-        ax.plot(epochs, history[f"val_{key}"], label="validation")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(f"{key} (nats)")
-        ax.set_title(key)
+        train, val = np.asarray(history[f"train_{key}"], float), np.asarray(history[f"val_{key}"], float)
+        epochs = np.arange(1, len(train) + 1)
+        ax.plot(epochs, train, label="train")
+        ax.plot(epochs, val, label="validation")
+        ax.set(xlabel="epoch", ylabel=f"{key} (nats)", title=key)
+        if len(epochs) > 2:
+            ax.set_xscale("log")
+        if len(epochs) > 3:  # the y range of epochs 2.. (epoch 1 is off the top)
+            late = np.concatenate([train[1:], val[1:]])
+            pad = 0.08 * (late.max() - late.min() or 1.0)
+            ax.set_ylim(late.min() - pad, late.max() + pad)
+            ax.set_title(f"{key} (epoch 1 off scale)")
+            figcheck.mark(ax, "zoom")
     axes[-1].legend(loc="best")  # one legend: the panels share their two lines
     fig.tight_layout()
     return fig

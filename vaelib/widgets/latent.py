@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from matplotlib.backend_bases import MouseButton
 
+from vaelib import figcheck
 from vaelib.latent import decode_probs, latent_scatter
 from vaelib.models import VAE
 from vaelib.widgets import LiveFigure, new_figure
@@ -43,6 +44,7 @@ class LatentView:
         if mu is not None and labels is not None:
             latent_scatter(mu, labels, ax=self.ax_map, s=1.0, lim=lim)
         self.ax_map.set(xlim=(-lim, lim), ylim=(-lim, lim), xlabel="$z_1$", ylabel="$z_2$", aspect="equal")
+        figcheck.mark(self.ax_map, "zoom")  # the sliders' square: the few means outside it are left out on purpose
         (self.marker,) = self.ax_map.plot([0.0], [0.0], marker="X", color="k", ms=14, mec="w", mew=1.5, ls="none",
                                           zorder=4)  # moving: over the scatter, contours and spines
         self.image = self.ax_img.imshow(np.zeros((28, 28)), cmap="gray_r", vmin=0, vmax=1)

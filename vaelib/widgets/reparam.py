@@ -22,7 +22,7 @@ from vaelib.widgets import LiveFigure, new_figure
 
 X_LIM = (-12.0, 12.0)  # holds every exact value (|2 mu| <= 6, 2 sigma <= 6) and most estimates
 EDGES = np.linspace(*X_LIM, 97)  # (97,) fixed bins, 0.25 wide
-Y_MAX = 1.0  # density axis; a needle taller than this (large n, small sigma) is cut at the top
+Y_MAX = 2.0  # density axis; a needle taller than this (large n, small sigma) is cut at the top
 NAMES = {"score": "score function", "pathwise": "pathwise"}
 
 
@@ -84,10 +84,17 @@ class ReparamView:
         ax.set(xlim=X_LIM, ylim=(0, Y_MAX), xlabel="batch-mean gradient estimate", ylabel="density")
         self.moving = [*self.stairs.values(), self.exact, ax.title]
 
-    def show(self, out: dict) -> None:
-        """Draw the estimates of ``out`` (a ``reparam_panel`` result) and the readout in the title."""
+    def show(self, out: dict, fit_y: bool = False) -> None:
+        """Draw the estimates of ``out`` (a ``reparam_panel`` result) and the readout in the title.
+
+        ``fit_y`` (static figures) raises the y limit to the tallest bar, so no spike is cut off; the
+        widget keeps its fixed axes.
+        """
         for name, stairs in self.stairs.items():
             stairs.set_data(binned_density(out[name]))
+        if fit_y:
+            peak = max(float(np.max(s.get_data().values)) for s in self.stairs.values())
+            self.ax.set_ylim(0, max(self.ax.get_ylim()[1], 1.08 * peak))
         self.exact.set_xdata([out["exact"], out["exact"]])
         if not self.readout:
             self.ax.set_title(f"n = {out['n']} per batch")
@@ -104,7 +111,9 @@ def make_reparam_widget(batches: int = 400) -> LiveFigure:
         widgets.FloatSlider(value=1.0, min=-3.0, max=3.0, step=0.1, description="μ"),
         widgets.FloatSlider(value=1.0, min=0.1, max=3.0, step=0.1, description="σ"),
         widgets.IntSlider(value=1, min=1, max=100, description="n per batch"),
-        widgets.ToggleButtons(options=["mu", "sigma"], description="d/d"),
+        # radio buttons: Tab reaches them, the arrow keys choose; labelled in words
+        widgets.RadioButtons(options=[("the mean μ", "mu"), ("the spread σ", "sigma")],
+                             description="gradient with respect to", style={"description_width": "initial"}),
     ]
     fig = new_figure(width=1.25, height=1.15)
     view = ReparamView(fig.add_subplot(), readout=True)
