@@ -38,7 +38,7 @@ help:
 	@echo "make test       set up .venv, run the unit tests and every notebook (smoke mode)"
 	@echo "make unit       unit tests only (no kernel, browser or shipped-file checks);  make notebooks  notebooks only (smoke mode)"
 	@echo "make bench      benchmarks/train_speed.py (s/epoch) and benchmarks/time_to_quality.py (time to a good VAE)"
-	@echo "make pretrained rebuild everything in pretrained/ (python -m vaelib.build; python -m vaelib.artefacts)"
+	@echo "make pretrained rebuild everything in pretrained/, in dependency order (hours: see the recipe)"
 	@echo "make html       the course website in _build/html/ (notebooks executed; works offline)"
 	@echo "make fresh-check clone the committed repo into a temp folder and run make test + make lab there"
 
@@ -82,9 +82,15 @@ bench: setup
 	$(BIN)/python benchmarks/train_speed.py --epochs 3
 	$(BIN)/python benchmarks/time_to_quality.py
 
+# Everything shipped, in dependency order: the models and the classifier, then what is computed from them (notebooks
+# 06-07's intermediates, 08's study and seed replicas), and the sweep. Each command ships only its complete result,
+# through vaelib.manifest.ship; tests/test_manifest.py checks that every manifest entry's command is run here.
 pretrained: setup
 	$(BIN)/python -m vaelib.build
-	$(BIN)/python -m vaelib.artefacts
+	$(BIN)/python -m vaelib.artefacts nb06 nb07
+	$(BIN)/python -m vaelib.sweep --ship
+	$(BIN)/python -m vaelib.twostage --ship
+	$(BIN)/python -m vaelib.twostage --seeds --ship
 
 clean-outputs: setup
 	$(BIN)/jupyter nbconvert --clear-output --inplace notebooks/*.ipynb

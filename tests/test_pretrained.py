@@ -14,7 +14,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vaelib.build import VALUES_ONLY, shipped_configs
+from vaelib.shipped import VALUES_ONLY, shipped_configs
 from vaelib.checkpoint import file_digest, load_checkpoint
 from vaelib.evaluate import evaluate
 from vaelib.pretrained import (MANIFEST, PretrainedError, compare_with_shipped, find_pretrained, load_eval_values,

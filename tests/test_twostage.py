@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.distributions import MultivariateNormal
 
-from vaelib.build import EVAL_SEED, export_half, notebook08_configs
+from vaelib.build import export_half
 from vaelib.checkpoint import load_checkpoint, save_checkpoint
 from vaelib.classifier import SmallCNN
 from vaelib.data import pixels
@@ -17,9 +17,11 @@ from vaelib.evaluate import evaluate
 from vaelib.expost import GaussianMixtureDensity, heldout_loglik
 from vaelib.latent import encode_dataset
 from vaelib.losses import PointMass, iwae_log_px
+from vaelib.manifest import EVAL_SEED
 from vaelib.models import ModelConfig, build_model
 from vaelib.toy import LinearGaussian
 from vaelib.pretrained import load_eval_values, manifest_entry
+from vaelib.shipped import notebook08_configs
 from vaelib.twostage import (SMOKE_STUDY, Codes, ExPostModel, StudyConfig, density_vs_n, run_seeds, run_study,
                              training_codes)
 
