@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from scipy.special import ive
 
-LOG_2PI = math.log(2 * math.pi)
+from vaelib.losses import LOG_2PI
 
 
 def _log_ive(v: float, k: np.ndarray) -> np.ndarray:
