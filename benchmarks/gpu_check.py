@@ -24,16 +24,15 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
+import train_speed
+from pipelines import sync
 
-from vaelib.shipped import EVAL_K, shipped_configs
 from vaelib.config import REPO_ROOT, get_device
 from vaelib.data import load_mnist
 from vaelib.evaluate import evaluate
 from vaelib.pretrained import compare_with_shipped, manifest_entry
+from vaelib.shipped import EVAL_K, shipped_configs
 from vaelib.train import train
-
-import train_speed
-from pipelines import sync
 
 TARGETS = {"epoch_ratio": 30.0, "train_s": 180.0, "eval_s": 60.0, "total_s": 480.0}
 NOTEBOOK_NEEDS = ("nbval", "ipykernel", "ipywidgets", "ipympl")

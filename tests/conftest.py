@@ -35,7 +35,7 @@ def g() -> torch.Generator:
 
 @pytest.fixture
 def synthetic_mnist() -> MNIST:
-    """Random uint8 'images' in MNIST's layout (300 train, 100 val, 100 test): for trainer faults that need no digits."""
+    """Random uint8 'images' in MNIST's layout (300 train, 100 val, 100 test): for trainer faults needing no digits."""
     gen = torch.Generator().manual_seed(0)
     split = lambda n: (torch.randint(0, 256, (n, 784), generator=gen, dtype=torch.uint8),  # noqa: E731
                        torch.randint(0, 10, (n,), generator=gen))

@@ -14,8 +14,16 @@ from torch.distributions import Independent, Normal
 
 from vaelib import artefacts
 from vaelib.aggregate import aggregate_terms, surgery_terms
-from vaelib.artefacts import (NB06, NB07, encode_train, load_or_compute, nb06_values, nb07_values, prior_draws,
-                              surgery_draws)
+from vaelib.artefacts import (
+    NB06,
+    NB07,
+    encode_train,
+    load_or_compute,
+    nb06_values,
+    nb07_values,
+    prior_draws,
+    surgery_draws,
+)
 from vaelib.data import load_mnist
 from vaelib.mixture import log_mixture_density, sample_mixture
 from vaelib.pretrained import load_pretrained, manifest_entry

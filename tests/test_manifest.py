@@ -24,8 +24,16 @@ from vaelib.build import main as build_main
 from vaelib.checkpoint import file_digest, save_checkpoint
 from vaelib.config import REPO_ROOT
 from vaelib.evaluate import evaluate
-from vaelib.manifest import (EVAL_SEED, MANIFEST, PretrainedError, read_manifest, register_artefact, ship,
-                             verified_file, verify_all)
+from vaelib.manifest import (
+    EVAL_SEED,
+    MANIFEST,
+    PretrainedError,
+    read_manifest,
+    register_artefact,
+    ship,
+    verified_file,
+    verify_all,
+)
 from vaelib.models import ModelConfig, build_model
 from vaelib.pretrained import compare_with_shipped, find_pretrained, load_or_train
 from vaelib.shipped import shipped_configs

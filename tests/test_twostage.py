@@ -19,11 +19,19 @@ from vaelib.latent import encode_dataset
 from vaelib.losses import PointMass, iwae_log_px
 from vaelib.manifest import EVAL_SEED
 from vaelib.models import ModelConfig, build_model
-from vaelib.toy import LinearGaussian
 from vaelib.pretrained import load_eval_values, manifest_entry
 from vaelib.shipped import notebook08_configs
-from vaelib.twostage import (SMOKE_STUDY, Codes, ExPostModel, StudyConfig, density_vs_n, run_seeds, run_study,
-                             training_codes)
+from vaelib.toy import LinearGaussian
+from vaelib.twostage import (
+    SMOKE_STUDY,
+    Codes,
+    ExPostModel,
+    StudyConfig,
+    density_vs_n,
+    run_seeds,
+    run_study,
+    training_codes,
+)
 
 F64 = torch.float64
 
@@ -33,7 +41,8 @@ def gen(seed: int = 0) -> torch.Generator:
 
 
 def standard_normal_density(D: int) -> GaussianMixtureDensity:
-    return GaussianMixtureDensity(torch.zeros(1, dtype=F64), torch.zeros(1, D, dtype=F64), torch.eye(D, dtype=F64)[None])
+    return GaussianMixtureDensity(torch.zeros(1, dtype=F64), torch.zeros(1, D, dtype=F64),
+                                  torch.eye(D, dtype=F64)[None])
 
 
 def two_blobs() -> GaussianMixtureDensity:
@@ -49,7 +58,7 @@ def toy_with_prior(D: int = 2, P: int = 3) -> tuple[LinearGaussian, torch.Tensor
 
 def test_expost_model_with_the_true_prior_bounds_the_exact_log_px():
     model, x = toy_with_prior()
-    wrapped = ExPostModel(model, standard_normal_density(2))  # the toy's own (exact-mean, diagonal) posterior as the proposal
+    wrapped = ExPostModel(model, standard_normal_density(2))  # the toy's own (exact-mean, diagonal) posterior proposes
     est = iwae_log_px(wrapped, x, 3000, gen(26))
     assert (est - model.log_px(x)).abs().max() < 0.02 and (est - model.log_px(x)).mean() < 0
 
@@ -59,7 +68,8 @@ def test_expost_model_with_another_density_matches_the_closed_form_marginal():
     cov = torch.tensor([[1.2, 0.3], [0.3, 0.8]], dtype=F64)
     g = GaussianMixtureDensity(torch.zeros(1, dtype=F64), torch.tensor([[0.3, -0.2]], dtype=F64),
                                torch.linalg.cholesky(cov)[None])
-    exact = MultivariateNormal(model.b + model.W @ g.means[0], model.W @ cov @ model.W.T + 0.49 * torch.eye(3, dtype=F64))
+    exact = MultivariateNormal(model.b + model.W @ g.means[0],
+                               model.W @ cov @ model.W.T + 0.49 * torch.eye(3, dtype=F64))
     est = iwae_log_px(ExPostModel(model, g), x, 3000, gen(28))
     assert (est - exact.log_prob(x)).abs().max() < 0.05
 
@@ -114,7 +124,8 @@ def test_density_vs_n_rows_and_scores():
 
 
 def test_run_study_on_tiny_models_has_every_part(mnist):
-    small = type(mnist)(*(getattr(mnist, f)[:2000] for f in ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")))
+    fields = ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")
+    small = type(mnist)(*(getattr(mnist, f)[:2000] for f in fields))
     torch.manual_seed(0)
     models = {"ae-d2": build_model(ModelConfig(latent_dim=2, hidden=(16,), latent="deterministic")),
               "nvae-d2": build_model(ModelConfig(latent_dim=2, hidden=(16,))),
@@ -168,6 +179,7 @@ def test_seed_replica_zero_repeats_the_shipped_evaluation_on_the_same_images(mni
     out = run_seeds(mnist, replace(StudyConfig(), k=entry["k"]), seeds=(0,), models=("nvae-d20",), test_images=n)
     (row,) = out["likelihood"]
     shipped = load_eval_values("nvae-d20")
-    assert row["n_test"] == n and row["seed"] == 0 and row["train_seconds_per_epoch"] == entry["train_seconds_per_epoch"]
+    assert row["n_test"] == n and row["seed"] == 0
+    assert row["train_seconds_per_epoch"] == entry["train_seconds_per_epoch"]
     assert math.isclose(row["log_px"], shipped["log_px"][:n].double().mean().item(), abs_tol=2e-3)
     assert math.isclose(row["elbo"], shipped["elbo"][:n].double().mean().item(), abs_tol=2e-3)

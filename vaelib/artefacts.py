@@ -10,9 +10,10 @@ Gaussian evaluations (minutes on a 2-core CPU) that teach nothing a subset does 
 computes them once at full size (always the complete result, from the shipped models) and ships them as
 pretrained/nb06-aggregate.pt and pretrained/nb07-aggregate.pt (float32) through ``vaelib.manifest.ship``, each
 recorded with its sha256, this command and the ``config`` it was computed with (sizes, seeds and the sha256 of
-each model checkpoint); ``make pretrained`` runs it after ``vaelib.build``, whose models it reads. ``nb06_values`` / ``nb07_values`` return the shipped values when the
-notebook asks for exactly that config, and otherwise compute them now (smoke mode: a small N), through the
-same code. Each notebook then recomputes a random subset live and asserts that it agrees.
+each model checkpoint); ``make pretrained`` runs it after ``vaelib.build``, whose models it reads.
+``nb06_values`` / ``nb07_values`` return the shipped values when the notebook asks for exactly that config, and
+otherwise compute them now (smoke mode: a small N), through the same code. Each notebook then recomputes a random
+subset live and asserts that it agrees.
 
 Derived in notebooks/06_aggregate_posterior.ipynb and notebooks/07_beyond_gaussian.ipynb.
 """
@@ -65,7 +66,8 @@ def _config(post: Posteriors, **sizes: Any) -> dict[str, Any]:
     """What the values depend on: the model checkpoints (sha256), N, the seeds and the sizes (JSON-normal)."""
     lengths = {len(mu) for mu, _ in post.values()}
     if len(lengths) != 1:
-        raise ValueError(f"The posteriors have different numbers of components {sorted(lengths)}: encode the same images.")
+        raise ValueError(f"The posteriors have different numbers of components {sorted(lengths)}: encode the same "
+                         "images.")
     cfg = {"models": {name: manifest_entry(name)["sha256"] for name in post}, "n_components": lengths.pop(),
            "encode_seed": ENCODE_SEED, "draw_seed": DRAW_SEED, **sizes}
     return json.loads(json.dumps(cfg))  # tuples -> lists, as the manifest stores them
@@ -149,7 +151,8 @@ def build(which: str) -> dict[str, Any]:
     entry = register_artefact(spec["name"], path, f"python -m vaelib.artefacts {which}", config=cfg,
                               notebook={"nb06": "06_aggregate_posterior", "nb07": "07_beyond_gaussian"}[which],
                               compute_seconds=seconds, torch=torch.__version__)
-    print(f"shipped pretrained/{path.name} ({path.stat().st_size / 1024:.0f} KB, sha256 {entry['sha256'][:12]}..., computed in {seconds} s)")
+    print(f"shipped pretrained/{path.name} ({path.stat().st_size / 1024:.0f} KB, sha256 {entry['sha256'][:12]}..., "
+          f"computed in {seconds} s)")
     return entry
 
 

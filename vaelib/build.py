@@ -129,13 +129,14 @@ def _positive_int(text: str) -> int:
 def main(argv: list[str] | None = None) -> None:
     """Command line: ``python -m vaelib.build [NAME ...] [--k K] [--n-test N] [--device D]``, or ``list``."""
     names = [*shipped_configs(), "classifier"]
-    p = argparse.ArgumentParser(prog="python -m vaelib.build", description="Train, evaluate and ship the models in pretrained/.",
+    p = argparse.ArgumentParser(prog="python -m vaelib.build",
+                                description="Train, evaluate and ship the models in pretrained/.",
                                 epilog="examples:\n  python -m vaelib.build list\n  python -m vaelib.build std-d40 "
                                        "vamp-d40\n  python -m vaelib.build classifier",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("names", nargs="*", help=f"what to build (default: everything): 'list', or any of {names}")
     p.add_argument("--k", type=_positive_int, default=None,
-                   help=f"a trial with K importance samples for test log p(x) (shipped: {EVAL_K}, else 500); not shipped")
+                   help=f"a trial with K importance samples for log p(x) (shipped: {EVAL_K}, else 500); not shipped")
     p.add_argument("--n-test", type=_positive_int, default=None,
                    help="a trial on the first N test images only; its files stay in runs/build/, not shipped")
     p.add_argument("--device", default="auto")

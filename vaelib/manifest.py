@@ -161,8 +161,8 @@ def verified_file(entry: dict[str, Any], key: str = "file", manifest: str | Path
     if not path.is_file():
         raise PretrainedError(f"The shipped file {path} is missing: {restore_advice(entry)}.")
     if file_digest(path, "sha256") != entry[FILE_KEYS[key]]:
-        raise PretrainedError(f"The shipped file {path} does not match its sha256 in the manifest (changed or damaged): "
-                              f"{restore_advice(entry)}.")
+        raise PretrainedError(f"The shipped file {path} does not match its sha256 in the manifest (changed or "
+                              f"damaged): {restore_advice(entry)}.")
     return path
 
 

@@ -60,7 +60,8 @@ def load_or_train(cfg: TrainConfig, data: MNIST | None = None, device: str | tor
     if shipped is not None:
         file = verified_file(shipped, manifest=MANIFEST)
         model, state = model_from_checkpoint(file, device)
-        print(f"load_or_train: loaded the shipped {file.name} ({state['epoch']} epochs, sha256 checked); no training needed")
+        print(f"load_or_train: loaded the shipped {file.name} ({state['epoch']} epochs, sha256 checked); "
+              "no training needed")
         return TrainResult(model, state["history"], cfg, "loaded", file)
     path = Path(path) if path is not None else runs_dir() / f"vae-{cfg.key()}.pt"
     if not path.exists():

@@ -21,7 +21,7 @@ VALUES_ONLY = ("nvae-d5-e100", "svae-d6-e100")  # evaluated and recorded, checkp
 CLASSIFIER = {"epochs": 3, "lr": 2e-3, "batch_size": 128, "seed": 0}  # notebook 06's judge
 NB00_HIDDEN, NB00_EPOCHS = 320, 20  # notebook 00's one-page recipe: hidden units, epochs (see notebook00_configs)
 NB08_DIMS = (2, 5, 10, 20)  # latent sizes of the autoencoder / RAE / mixture-prior grid; the VAE is 07's nvae-dD
-NB08_RAE = {"z_penalty": 0.02, "decoder_l2": 1e-3}  # RAE-L2 of Ghosh et al. (2020), rescaled to our losses (notebook 08)
+NB08_RAE = {"z_penalty": 0.02, "decoder_l2": 1e-3}  # RAE-L2 of Ghosh et al. (2020), rescaled to our losses (nb 08)
 HALF_PRECISION = frozenset([f"{tag}-d{d}" for tag in ("ae", "rae", "mog") for d in NB08_DIMS]
                            + ["laplace-d20", "conv-d20"])  # shipped with float16 weights (pretrained/ budget)
 
@@ -92,6 +92,6 @@ def notebook08_configs() -> dict[str, TrainConfig]:
         cfgs[f"rae-d{d}"] = replace(nvae(d, latent="deterministic"), **NB08_RAE)
         cfgs[f"mog-d{d}"] = nvae(d, prior="mog", n_components=500)
     cfgs["laplace-d20"] = nvae(20, latent="laplace")
-    cfgs["conv-d20"] = TrainConfig(model=ModelConfig(arch="conv", latent_dim=20, hidden=(128,), channels=(16, 32),
-                                                     activation="relu"), epochs=30, lr_schedule="cosine", warmup_epochs=10)
+    conv = ModelConfig(arch="conv", latent_dim=20, hidden=(128,), channels=(16, 32), activation="relu")
+    cfgs["conv-d20"] = TrainConfig(model=conv, epochs=30, lr_schedule="cosine", warmup_epochs=10)
     return cfgs

@@ -123,7 +123,8 @@ def select(sweep: dict[str, Any], by: str) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: r[by])
 
 
-PANELS = (("marginal_kl", "KL(q(z) || p(z))"), ("mi", "I_q(x; z)"), ("avg_kl", "average KL"), ("test_elbo", "test ELBO"))
+PANELS = (("marginal_kl", "KL(q(z) || p(z))"), ("mi", "I_q(x; z)"), ("avg_kl", "average KL"),
+          ("test_elbo", "test ELBO"))
 
 
 def plot_sweep(sweep: dict[str, Any], axes: Sequence[Sequence[plt.Axes]] | None = None) -> Figure:

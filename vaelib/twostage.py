@@ -26,15 +26,20 @@ from vaelib.checkpoint import load_checkpoint, save_checkpoint
 from vaelib.config import PRETRAINED_DIR, runs_dir
 from vaelib.data import MNIST, grey, load_mnist
 from vaelib.evaluate import evaluate, mean_se, paired_difference
-from vaelib.expost import (GaussianMixtureDensity, KernelDensity, fit_gaussian, heldout_loglik, select_kde,
-                           select_mixture)
+from vaelib.expost import (
+    GaussianMixtureDensity,
+    KernelDensity,
+    fit_gaussian,
+    heldout_loglik,
+    select_kde,
+    select_mixture,
+)
 from vaelib.latent import encode_dataset
 from vaelib.losses import DiagonalGaussian, LatentVariableModel, PointMass
 from vaelib.manifest import ARTEFACT_KIND as FILE_KIND
 from vaelib.manifest import EVAL_SEED, register_artefact
 from vaelib.models import VAE
-from vaelib.pretrained import (load_artefact, load_classifier, load_eval_values, load_pretrained,
-                               manifest_entry)
+from vaelib.pretrained import load_artefact, load_classifier, load_eval_values, load_pretrained, manifest_entry
 from vaelib.scores import classifier_features, feature_moments, score_samples
 from vaelib.shipped import NB08_DIMS, shipped_configs
 from vaelib.train import model_from_checkpoint, train
@@ -92,7 +97,8 @@ class Codes:
 
 def split_codes(model: VAE, data: MNIST, seed: int = 0) -> Codes:
     """``training_codes`` of the three splits (one seeded binarization each)."""
-    return Codes(*(training_codes(model, x, seed=seed + i) for i, x in enumerate((data.train_x, data.val_x, data.test_x))))
+    splits = (data.train_x, data.val_x, data.test_x)
+    return Codes(*(training_codes(model, x, seed=seed + i) for i, x in enumerate(splits)))
 
 
 class ExPostModel:
@@ -104,7 +110,8 @@ class ExPostModel:
 
     has_closed_kl = False  # the ELBO uses log r(z|x) - log g(z) at the sampled z
 
-    def __init__(self, model: LatentVariableModel, density: Density, proposal_logvar: torch.Tensor | None = None) -> None:
+    def __init__(self, model: LatentVariableModel, density: Density,
+                 proposal_logvar: torch.Tensor | None = None) -> None:
         self.model, self.density, self.proposal_logvar = model, density, proposal_logvar
 
     def eval(self) -> "ExPostModel":
@@ -118,7 +125,8 @@ class ExPostModel:
         post = self.model.encode(x)
         if isinstance(post, PointMass):
             if self.proposal_logvar is None:
-                raise ValueError("An autoencoder's code is a point: pass proposal_logvar (D,) for the proposal around it.")
+                raise ValueError("An autoencoder's code is a point: pass proposal_logvar (D,) for the proposal "
+                                 "around it.")
             return DiagonalGaussian(post.z, self.proposal_logvar.to(post.z).expand_as(post.z))
         return post
 
@@ -137,7 +145,8 @@ def decode_images(model: VAE, z: torch.Tensor, batch_size: int = 5000) -> torch.
     return torch.cat([torch.sigmoid(model.decode(z[a:a + batch_size].float())) for a in range(0, len(z), batch_size)])
 
 
-def fit_families(train: torch.Tensor, val: torch.Tensor, cfg: StudyConfig, seed: int = 0) -> dict[str, tuple[Density, dict]]:
+def fit_families(train: torch.Tensor, val: torch.Tensor, cfg: StudyConfig,
+                 seed: int = 0) -> dict[str, tuple[Density, dict]]:
     """The three ex-post densities of codes ``train``: family -> (density, its chosen setting)."""
     mixture = select_mixture(train, val, cfg.components, seed)
     kde = select_kde(train, val[:cfg.kde_val], cfg.bandwidths)
@@ -189,7 +198,8 @@ def choose_proposal(model: VAE, density: Density, x: torch.Tensor, codes: torch.
 EXPOST_KINDS = ("ae", "rae", "nvae")  # models that get ex-post densities: autoencoder, RAE, VAE (two-stage VAE)
 
 
-def _scores(clf: Any, images: torch.Tensor, reference: tuple[torch.Tensor, torch.Tensor], chunks: int) -> dict[str, Any]:
+def _scores(clf: Any, images: torch.Tensor, reference: tuple[torch.Tensor, torch.Tensor],
+            chunks: int) -> dict[str, Any]:
     return asdict(score_samples(clf, images, reference, chunks))
 
 
@@ -252,8 +262,9 @@ def run_study(models: dict[str, VAE], data: MNIST, clf: Any, cfg: StudyConfig, f
                    **_scores(clf, decode_images(model, z), reference, cfg.score_chunks)}
             if float32 and name in float32:
                 s32 = _scores(clf, decode_images(float32[name], z), reference, cfg.score_chunks)
-                row["float16_shift"] = {key: mean_se(torch.tensor(row[key + "_chunks"]) - torch.tensor(s32[key + "_chunks"]))
-                                        for key in ("fid", "entropy_ratio")}
+                row["float16_shift"] = {
+                    key: mean_se(torch.tensor(row[key + "_chunks"]) - torch.tensor(s32[key + "_chunks"]))
+                    for key in ("fid", "entropy_ratio")}
                 row["float16_shift"]["confidence"] = (row["confidence"] - s32["confidence"], math.nan)
             out["scores"].append(row)
         out["seconds"][name] = {"wall": round(time.perf_counter() - t0, 1), "cpu": round(time.process_time() - c0, 1)}
@@ -276,7 +287,8 @@ def load_seeds() -> dict[str, Any]:
 
 def study_density(tensors: dict[str, torch.Tensor], name: str, family: str = "mixture") -> GaussianMixtureDensity:
     """The ex-post ``family`` ("gaussian" or "mixture") fitted to all training codes of model ``name`` in the study."""
-    return GaussianMixtureDensity(**{key: tensors[f"{name}/{family}/{key}"] for key in ("log_weights", "means", "chol")})
+    keys = ("log_weights", "means", "chol")
+    return GaussianMixtureDensity(**{key: tensors[f"{name}/{family}/{key}"] for key in keys})
 
 
 def study_model_names(dims: Sequence[int] = NB08_DIMS) -> list[str]:
@@ -377,16 +389,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     or run it in parts (``--models ... --out runs/part.json``) and ``--merge`` them; or ``--seeds``."""
     p = argparse.ArgumentParser(prog="python -m vaelib.twostage", description="Notebook 08's two-stage study.",
                                 epilog="examples:\n  python -m vaelib.twostage                      # everything, "
-                                       "one process\n  python -m vaelib.twostage --models ae-d20 rae-d20 --out runs/a.json"
-                                       "\n  python -m vaelib.twostage --ship --merge runs/a.json runs/b.json   # -> pretrained/"
-                                       "\n  python -m vaelib.twostage --seeds --ship         # -> pretrained/nb08-seeds.json",
+                                       "one process\n  python -m vaelib.twostage --models ae-d20 rae-d20 --out "
+                                       "runs/a.json\n  python -m vaelib.twostage --ship --merge runs/a.json "
+                                       "runs/b.json   # -> pretrained/\n  python -m vaelib.twostage --seeds --ship"
+                                       "         # -> pretrained/nb08-seeds.json",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dims", type=int, nargs="+", default=list(NB08_DIMS), help="latent sizes D")
     p.add_argument("--models", nargs="+", default=None, help="only these shipped models (default: all of the D's)")
     p.add_argument("--merge", nargs="+", default=None, metavar="PART", help="merge study parts (JSON files) into --out")
     p.add_argument("--seeds", action="store_true", help="retrain the close models with other seeds (REPLICA_SEEDS)")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--out", default=None, help="where to write the JSON (default: runs/nb08-study.json or nb08-seeds.json)")
+    p.add_argument("--out", default=None,
+                   help="where to write the JSON (default: runs/nb08-study.json or nb08-seeds.json)")
     p.add_argument("--ship", action="store_true", help="ship the complete result into pretrained/ (a partial one is "
                                                         "refused)")
     a = p.parse_args(argv)
@@ -402,8 +416,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         parts = [json.loads(Path(f).read_text()) | {"tensors": load_checkpoint(Path(f).with_suffix(".pt"),
                                                                                 kind=FILE_KIND)} for f in a.merge]
         result = merge_parts(parts)
-        result.update(command=command, parts=[{k: q[k] for k in ("command", "wall_seconds", "cpu_seconds")} for q in parts],
-                      wall_seconds=max(q["wall_seconds"] for q in parts), cpu_seconds=sum(q["cpu_seconds"] for q in parts),
+        result.update(command=command,
+                      parts=[{k: q[k] for k in ("command", "wall_seconds", "cpu_seconds")} for q in parts],
+                      wall_seconds=max(q["wall_seconds"] for q in parts),
+                      cpu_seconds=sum(q["cpu_seconds"] for q in parts),
                       threads=parts[0]["threads"], torch=torch.__version__,
                       float32_checked=sorted(set().union(*(q["float32_checked"] for q in parts))))
         try:
