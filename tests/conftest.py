@@ -3,6 +3,7 @@ and a fresh seeded generator per test (no generator is shared between tests, so 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import matplotlib
 
@@ -11,9 +12,18 @@ matplotlib.use("Agg")  # the one place the test suite picks a backend: no window
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
+from vaelib.config import REPO_ROOT  # noqa: E402
 from vaelib.data import MNIST, DataError, load_mnist  # noqa: E402
 
-torch.set_num_threads(min(2, torch.get_num_threads()))
+# Under pytest-xdist (`make test`: 2 workers on the 2-core CPU) each worker gets one torch thread and its own runs/
+# folder: two workers never write one checkpoint (its lock would refuse the second), and notebook kernels, started
+# from this process, inherit the folder. Run alone, tests use up to two threads and the usual runs/.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if WORKER:
+    torch.set_num_threads(1)
+    os.environ["VAELIB_RUNS"] = str(Path(os.environ.get("VAELIB_RUNS") or REPO_ROOT / "runs") / f"xdist-{WORKER}")
+else:
+    torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
 @pytest.fixture(scope="session")
