@@ -1,5 +1,6 @@
 """Shared fixtures: the MNIST tensors (from $VAELIB_DATA, as `make test` sets it), a small synthetic stand-in,
-and a fresh seeded generator per test (no generator is shared between tests, so test order cannot matter)."""
+a fresh seeded generator per test (``g``; ``gen(seed)`` and ``F64`` are imported from here), and torch's global
+RNG seeded 0 for each test and restored after it (so test order cannot matter)."""
 from __future__ import annotations
 
 import os
@@ -37,10 +38,27 @@ def mnist():
         pytest.skip(f"MNIST not available: {err}")
 
 
+F64 = torch.float64  # the reference dtype of the tests (`from conftest import F64`)
+
+
+def gen(seed: int = 0) -> torch.Generator:
+    """A new CPU generator seeded ``seed`` (`from conftest import gen`; the fixture ``g`` is ``gen(0)``)."""
+    return torch.Generator().manual_seed(seed)
+
+
+@pytest.fixture(autouse=True)
+def _own_global_rng():
+    """Every test starts with torch's global RNG (parameter initialization, ``torch.randn`` without a generator)
+    seeded 0, and leaves it as it found it: no test depends on another's draws, so test order cannot matter."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        yield
+
+
 @pytest.fixture
 def g() -> torch.Generator:
     """A CPU generator seeded 0, new for every test."""
-    return torch.Generator().manual_seed(0)
+    return gen(0)
 
 
 @pytest.fixture

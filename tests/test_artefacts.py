@@ -28,7 +28,7 @@ from vaelib.data import load_mnist
 from vaelib.mixture import log_mixture_density, sample_mixture
 from vaelib.pretrained import load_pretrained, manifest_entry
 
-F64 = torch.float64
+from conftest import F64
 
 
 def small_mixture(n=40, d=3, seed=0):

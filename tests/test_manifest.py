@@ -50,8 +50,9 @@ def one_sentence(message: str) -> bool:
 @pytest.fixture(scope="module")
 def tiny_files() -> tuple[dict, dict]:
     """A tiny untrained VAE's state and its per-image test values (made once: each test writes its own copy)."""
-    torch.manual_seed(0)
-    model = build_model(TINY.model)
+    with torch.random.fork_rng(devices=[]):  # a module fixture runs outside the per-test RNG of conftest.py
+        torch.manual_seed(0)
+        model = build_model(TINY.model)
     x = torch.randint(0, 256, (60, 784), generator=torch.Generator().manual_seed(1), dtype=torch.uint8)
     test = evaluate(model, x, k=4, seed=EVAL_SEED, batch_size=20, per_example=True)
     return model.state_dict(), {key: v.float() for key, v in test["values"].items()}

@@ -33,11 +33,7 @@ from vaelib.twostage import (
     training_codes,
 )
 
-F64 = torch.float64
-
-
-def gen(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+from conftest import F64, gen
 
 
 def standard_normal_density(D: int) -> GaussianMixtureDensity:
