@@ -17,6 +17,7 @@ import torch
 
 from vaelib.checkpoint import file_digest, load_checkpoint
 from vaelib.evaluate import evaluate
+from vaelib.manifest import verify_all
 from vaelib.pretrained import (
     MANIFEST,
     PretrainedError,
@@ -55,6 +56,10 @@ def test_integrity_file_matches_sha256_and_has_a_rebuild_command(entry):
     assert path.is_file(), f"{path} is listed in the manifest but missing"
     assert file_digest(path) == entry["sha256"]
     assert entry["command"].startswith("python -m vaelib.")
+
+
+def test_integrity_every_file_the_manifest_names_matches_its_sha256():
+    assert verify_all(MANIFEST) == []  # file and values_file of every entry, each against its own sha256
 
 
 def test_integrity_every_file_in_pretrained_is_listed():
