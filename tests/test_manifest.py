@@ -133,6 +133,14 @@ def test_a_wrong_entry_is_one_sentence_naming_the_entry_and_the_key(folder, case
     assert (folder / "manifest.json").read_text() == before and not (folder.parent / "runs").exists()  # no training
 
 
+def test_a_file_that_leads_outside_pretrained_through_a_link_is_refused(folder, tmp_path):
+    (tmp_path / "elsewhere.pt").write_bytes((folder / "tiny.pt").read_bytes())
+    (folder / "link.pt").symlink_to(tmp_path / "elsewhere.pt")
+    write(folder, [entries(folder)[0] | {"file": "link.pt"}])
+    with pytest.raises(PretrainedError, match="'file' = 'link.pt', which is not a file inside pretrained/"):
+        read_manifest(folder / "manifest.json")
+
+
 def test_the_shipped_manifest_fits_the_schema_and_names_only_files_inside_pretrained():
     models = read_manifest(MANIFEST)  # raises on any wrong entry
     assert len(models) >= 30 and {m.get("kind", "vae") for m in models} == {"vae", "classifier", "artefact"}
