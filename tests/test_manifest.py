@@ -241,6 +241,10 @@ def test_ship_copies_in_records_sha256_and_keeps_the_other_entries(folder, tmp_p
     assert (folder / "extra.json").read_bytes() == staged.read_bytes() and entry["sha256"] == file_digest(staged)
     assert [m["name"] for m in entries(folder)] == ["extra", "tiny"]
     assert verify_all(folder / "manifest.json") == [] and not list(folder.glob("*.tmp"))
+    staged.write_text('{"runs": [1]}\n')  # shipped again: the entry and the file are replaced, not doubled
+    again = register_artefact("extra", staged, "python -m vaelib.sweep --ship", manifest=folder / "manifest.json")
+    assert [m["name"] for m in read_manifest(folder / "manifest.json")] == ["extra", "tiny"]
+    assert again["sha256"] != entry["sha256"] and (folder / "extra.json").read_text() == '{"runs": [1]}\n'
 
 
 def test_ship_refuses_a_wrong_entry_or_a_broken_manifest_and_writes_nothing(folder, tmp_path):
