@@ -30,6 +30,11 @@ LAB_FLAGS := --ip=127.0.0.1 --notebook-dir=$(LAB_DIR) \
 LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
 EDITIONS_DIR ?= _build/editions
 PYTEST_NB := --nbval-lax --nbval-current-env --nbval-cell-timeout=600
+# pytest-xdist: PYTEST_WORKERS processes (2: the 2-core CPU; PYTEST_WORKERS=0 runs in this process, for debugging).
+# --dist loadfile keeps each file on one worker, so a notebook's cells run in order in one kernel (nbval's advice);
+# each worker gets its own runs/ folder and one torch thread (tests/conftest.py), so no two write one checkpoint.
+PYTEST_WORKERS ?= 2
+PYTEST_XDIST := $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
 
 .PHONY: setup lab test unit notebooks bench pretrained clean-outputs help html fresh-check
 
@@ -38,7 +43,7 @@ help:
 	@echo "make test       set up .venv, run the unit tests and every notebook (smoke mode)"
 	@echo "make unit       unit tests only (no kernel, browser or shipped-file checks);  make notebooks  notebooks only (smoke mode)"
 	@echo "make bench      benchmarks/train_speed.py (s/epoch) and benchmarks/time_to_quality.py (time to a good VAE)"
-	@echo "make pretrained rebuild everything in pretrained/ (python -m vaelib.build; python -m vaelib.artefacts)"
+	@echo "make pretrained rebuild everything in pretrained/, in dependency order (hours: see the recipe)"
 	@echo "make html       the course website in _build/html/ (notebooks executed; works offline)"
 	@echo "make fresh-check clone the committed repo into a temp folder and run make test + make lab there"
 
@@ -81,25 +86,32 @@ $(LAB_OVERRIDES): $(STAMP) Makefile
 # Every notebook runs as its "check edition" (tools/editions.py): the committed notebook, whose exercise checks
 # must report "not attempted" (VAELIB_EXERCISES_EXPECT=stub), then each folded solution with its checks, which
 # must pass (=solution), in the same kernel: the exercises are tested both ways at the cost of one run.
+# The notebooks come first: they are the longest files, and loadfile hands files out in order.
 test: setup
 	$(BIN)/python tools/editions.py --out $(EDITIONS_DIR) --only check
-	VAELIB_SMOKE=1 $(BIN)/python -m pytest -p no:cacheprovider tests $(EDITIONS_DIR)/check $(PYTEST_NB)
+	VAELIB_SMOKE=1 $(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_XDIST) $(EDITIONS_DIR)/check tests $(PYTEST_NB)
 
 # The unit tests alone: no kernel, no browser, no subprocess, no re-evaluation of shipped files (make test runs all).
 unit: setup
-	$(BIN)/python -m pytest -p no:cacheprovider tests -m "not slow and not integrity"
+	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_XDIST) tests -m "not slow and not integrity"
 
 notebooks: setup
 	$(BIN)/python tools/editions.py --out $(EDITIONS_DIR) --only check
-	VAELIB_SMOKE=1 $(BIN)/python -m pytest -p no:cacheprovider $(EDITIONS_DIR)/check $(PYTEST_NB)
+	VAELIB_SMOKE=1 $(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_XDIST) $(EDITIONS_DIR)/check $(PYTEST_NB)
 
 bench: setup
 	$(BIN)/python benchmarks/train_speed.py --epochs 3
 	$(BIN)/python benchmarks/time_to_quality.py
 
+# Everything shipped, in dependency order: the models and the classifier, then what is computed from them (notebooks
+# 06-07's intermediates, 08's study and seed replicas), and the sweep. Each command ships only its complete result,
+# through vaelib.manifest.ship; tests/test_manifest.py checks that every manifest entry's command is run here.
 pretrained: setup
 	$(BIN)/python -m vaelib.build
-	$(BIN)/python -m vaelib.artefacts
+	$(BIN)/python -m vaelib.artefacts nb06 nb07
+	$(BIN)/python -m vaelib.sweep --ship
+	$(BIN)/python -m vaelib.twostage --ship
+	$(BIN)/python -m vaelib.twostage --seeds --ship
 
 clean-outputs: setup
 	$(BIN)/jupyter nbconvert --clear-output --inplace notebooks/*.ipynb

@@ -3,7 +3,7 @@
 Rows, each with its target:
 
 * epoch ratio -- ``train_speed.py``'s three pipelines on the device (tutorial vs vaelib.train vs the fast step);
-* mlp-d50 -- the shipped 200-epoch recipe (``vaelib.build.shipped_configs()["mlp-d50"]``) trained from scratch
+* mlp-d50 -- the shipped 200-epoch recipe (``vaelib.shipped.shipped_configs()["mlp-d50"]``) trained from scratch
   with ``vaelib.train``, its wall time, then test log p(x) with k = 5000 on the 10,000 test images (SE over
   images) beside the shipped CPU-trained value, and the paired difference on the same binarization;
 * notebooks 04-08 in full mode, each run by nbval with the device picked automatically, their times.
@@ -24,16 +24,15 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
+import train_speed
+from pipelines import sync
 
-from vaelib.build import EVAL_K, shipped_configs
 from vaelib.config import REPO_ROOT, get_device
 from vaelib.data import load_mnist
 from vaelib.evaluate import evaluate
 from vaelib.pretrained import compare_with_shipped, manifest_entry
+from vaelib.shipped import EVAL_K, shipped_configs
 from vaelib.train import train
-
-import train_speed
-from pipelines import sync
 
 TARGETS = {"epoch_ratio": 30.0, "train_s": 180.0, "eval_s": 60.0, "total_s": 480.0}
 NOTEBOOK_NEEDS = ("nbval", "ipykernel", "ipywidgets", "ipympl")

@@ -30,7 +30,7 @@ from vaelib.config import data_root
 from vaelib.data import pixels
 from vaelib.evaluate import evaluate
 from vaelib.models import VAE, ModelConfig, build_model
-from vaelib.train import TrainConfig, training_loss
+from vaelib.train import TrainConfig, init_output_bias, training_loss
 
 MODEL = ModelConfig(latent_dim=20, hidden=(400,), activation="relu")  # the pytorch/examples network
 TUTORIAL_SEED = 1  # vae/main.py's default --seed
@@ -96,19 +96,6 @@ def uses_bf16(precision: str, device: torch.device) -> bool:
     return device.type == "cpu" and bool(amx())
 
 
-@torch.no_grad()
-def init_output_bias(model: VAE, train_x: torch.Tensor) -> None:
-    """Set the decoder's last bias to the logit of the mean training image, so the untrained decoder already
-    predicts each pixel's average instead of 0.5 (a data-dependent initialization; the architecture is unchanged)."""
-    mean = (train_x.float().mean(0) / 255).clamp(1e-3, 1 - 1e-3)  # (784,)
-    last = [m for m in model.decoder.modules() if isinstance(m, torch.nn.Linear)][-1]
-    last.bias.copy_(torch.logit(mean))
-
-
-def _fp32_output(module: torch.nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
-    return output.float()  # encoder/decoder outputs back to fp32: the loss, the KL and Adam never see bf16
-
-
 class TutorialRun:
     """pytorch/examples vae/main.py's training loop, one epoch per ``epoch()`` call (a user's run)."""
 
@@ -149,19 +136,16 @@ class FastTrainer:
     def __init__(self, train_x: torch.Tensor, recipe: Recipe = FAST, model: ModelConfig = MODEL,
                  binarize: bool = False) -> None:
         self.x, self.recipe, self.device = train_x, recipe, train_x.device
+        self.bf16 = uses_bf16(recipe.precision, self.device)
         self.cfg = TrainConfig(model=model, batch_size=recipe.batch_size, lr=recipe.lr, binarize=binarize,
-                               seed=recipe.seed)
+                               seed=recipe.seed, precision="bf16" if self.bf16 else "fp32")  # autocast: training_loss
         self.steps_per_epoch = math.ceil(len(train_x) / recipe.batch_size)
         self.total = max(1, round(recipe.epochs * self.steps_per_epoch))
-        self.bf16 = uses_bf16(recipe.precision, self.device)
         self.graphed = recipe.cuda_graph and self.device.type == "cuda"
         torch.manual_seed(recipe.seed)  # parameter initialization (and the default CUDA generator of the graph)
         self.model = build_model(model).to(self.device)
         if recipe.init_output_bias:
             init_output_bias(self.model, train_x)
-        if self.bf16:
-            self.model.encoder.register_forward_hook(_fp32_output)
-            self.model.decoder.register_forward_hook(_fp32_output)
         lr0 = recipe.lr_at(0, self.total)
         lr = torch.tensor(lr0, device=self.device) if self.graphed else lr0  # a tensor: graph replays read it anew
         self.opt = torch.optim.Adam(self.model.parameters(), lr=lr, betas=recipe.betas,
@@ -174,9 +158,9 @@ class FastTrainer:
         self.how = ("CUDA graph" if self.graphed else "eager") + (", bf16 linear layers" if self.bf16 else ", fp32")
 
     def _loss(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        # the graph draws z from the default CUDA generator, which graphs replay correctly; eager steps use self.gen
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            return training_loss(self.model, self.cfg, x, None if self.graphed else self.gen, 1.0)
+        # the graph draws z from the default CUDA generator, which graphs replay correctly; eager steps use self.gen;
+        # bf16 (self.cfg.precision) is training_loss's autocast, and the model returns fp32 from its bf16 layers
+        return training_loss(self.model, self.cfg, x, None if self.graphed else self.gen, 1.0)
 
     def _eager_step(self, x: torch.Tensor) -> None:
         loss, terms = self._loss(x)

@@ -1,9 +1,11 @@
 """Shared fixtures: the MNIST tensors (from $VAELIB_DATA, as `make test` sets it), a small synthetic stand-in,
-and a fresh seeded generator per test (no generator is shared between tests, so test order cannot matter)."""
+a fresh seeded generator per test (``g``; ``gen(seed)`` and ``F64`` are imported from here), and torch's global
+RNG seeded 0 for each test and restored after it (so test order cannot matter)."""
 from __future__ import annotations
 
 import os
 import tempfile
+from pathlib import Path
 
 import matplotlib
 
@@ -12,9 +14,18 @@ matplotlib.use("Agg")  # the one place the test suite picks a backend: no window
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
+from vaelib.config import REPO_ROOT  # noqa: E402
 from vaelib.data import MNIST, DataError, load_mnist  # noqa: E402
 
-torch.set_num_threads(min(2, torch.get_num_threads()))
+# Under pytest-xdist (`make test`: 2 workers on the 2-core CPU) each worker gets one torch thread and its own runs/
+# folder: two workers never write one checkpoint (its lock would refuse the second), and notebook kernels, started
+# from this process, inherit the folder. Run alone, tests use up to two threads and the usual runs/.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if WORKER:
+    torch.set_num_threads(1)
+    os.environ["VAELIB_RUNS"] = str(Path(os.environ.get("VAELIB_RUNS") or REPO_ROOT / "runs") / f"xdist-{WORKER}")
+else:
+    torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
 @pytest.fixture(scope="session")
@@ -28,15 +39,32 @@ def mnist():
         pytest.skip(f"MNIST not available: {err}")
 
 
+F64 = torch.float64  # the reference dtype of the tests (`from conftest import F64`)
+
+
+def gen(seed: int = 0) -> torch.Generator:
+    """A new CPU generator seeded ``seed`` (`from conftest import gen`; the fixture ``g`` is ``gen(0)``)."""
+    return torch.Generator().manual_seed(seed)
+
+
+@pytest.fixture(autouse=True)
+def _own_global_rng():
+    """Every test starts with torch's global RNG (parameter initialization, ``torch.randn`` without a generator)
+    seeded 0, and leaves it as it found it: no test depends on another's draws, so test order cannot matter."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        yield
+
+
 @pytest.fixture
 def g() -> torch.Generator:
     """A CPU generator seeded 0, new for every test."""
-    return torch.Generator().manual_seed(0)
+    return gen(0)
 
 
 @pytest.fixture
 def synthetic_mnist() -> MNIST:
-    """Random uint8 'images' in MNIST's layout (300 train, 100 val, 100 test): for trainer faults that need no digits."""
+    """Random uint8 'images' in MNIST's layout (300 train, 100 val, 100 test): for trainer faults needing no digits."""
     gen = torch.Generator().manual_seed(0)
     split = lambda n: (torch.randint(0, 256, (n, 784), generator=gen, dtype=torch.uint8),  # noqa: E731
                        torch.randint(0, 10, (n,), generator=gen))

@@ -7,14 +7,19 @@ import math
 import torch
 from torch.distributions import Categorical, Independent, MixtureSameFamily, MultivariateNormal, Normal, kl_divergence
 
-from vaelib.aggregate import (aggregate_moments, aggregate_terms, gaussian_kl_to_std, grid_log_densities,
-                              marginal_density_1d, marginal_kl_1d, mmd_test)
-from vaelib.mixture import sample_mixture
+from vaelib.aggregate import (
+    aggregate_moments,
+    aggregate_terms,
+    gaussian_kl_to_std,
+    grid_log_densities,
+    marginal_density_1d,
+    marginal_kl_1d,
+    mmd_test,
+)
 from vaelib.losses import kl_std_normal
+from vaelib.mixture import sample_mixture
 
-
-def gen(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+from conftest import gen
 
 
 def random_posteriors(n: int = 50, d: int = 3, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

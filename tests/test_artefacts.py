@@ -14,13 +14,21 @@ from torch.distributions import Independent, Normal
 
 from vaelib import artefacts
 from vaelib.aggregate import aggregate_terms, surgery_terms
-from vaelib.artefacts import (NB06, NB07, encode_train, load_or_compute, nb06_values, nb07_values, prior_draws,
-                              surgery_draws)
+from vaelib.artefacts import (
+    NB06,
+    NB07,
+    encode_train,
+    load_or_compute,
+    nb06_values,
+    nb07_values,
+    prior_draws,
+    surgery_draws,
+)
 from vaelib.data import load_mnist
 from vaelib.mixture import log_mixture_density, sample_mixture
 from vaelib.pretrained import load_pretrained, manifest_entry
 
-F64 = torch.float64
+from conftest import F64
 
 
 def small_mixture(n=40, d=3, seed=0):
@@ -81,6 +89,7 @@ def nb06_posteriors():
     return {name: encode_train(load_pretrained(name)[0], data.train_x[:NB06["n"]]) for name in NB06["models"]}
 
 
+@pytest.mark.integrity
 def test_integrity_nb06_shipped_values_match_a_fresh_computation(nb06_posteriors, capsys):
     """Integrity (shipped file): the notebook's full-mode request loads the file, and 40 random values of each
     array equal a fresh computation over all 50,000 components."""
@@ -103,6 +112,7 @@ def test_integrity_nb06_shipped_values_match_a_fresh_computation(nb06_posteriors
     assert values["grid_log_q"].shape == (NB06["grid_n"] ** 2,)
 
 
+@pytest.mark.integrity
 def test_integrity_nb07_shipped_values_match_a_fresh_computation(capsys):
     """Integrity (shipped file): as above for notebook 07's 10,000-component mixtures."""
     data = load_mnist()

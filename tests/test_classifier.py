@@ -24,7 +24,6 @@ def test_sample_quality_on_known_histograms():
 
 
 def test_predict_proba_rows_sum_to_one_in_batches():
-    torch.manual_seed(0)
     p = predict_proba(SmallCNN(), torch.rand(25, 784), batch_size=7)
     assert p.shape == (25, 10) and torch.allclose(p.sum(1), torch.ones(25))
 
@@ -40,7 +39,6 @@ def test_short_training_learns_and_round_trips_through_a_checkpoint(mnist, tmp_p
 
 
 def test_accuracy_is_the_fraction_of_argmax_predictions_that_match():
-    torch.manual_seed(0)
     model = SmallCNN().eval()
     x = torch.randint(0, 256, (37, 784), generator=torch.Generator().manual_seed(1), dtype=torch.uint8)
     with torch.no_grad():
@@ -60,7 +58,6 @@ def test_integrity_shipped_classifier_is_as_accurate_as_its_manifest_entry(mnist
 
 
 def test_features_are_the_input_of_the_last_layer():
-    torch.manual_seed(0)
     model = SmallCNN().eval()
     x = torch.rand(5, 784)
     feats = model.features(x)

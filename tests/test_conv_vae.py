@@ -12,7 +12,8 @@ from torch.distributions import Bernoulli, Normal, kl_divergence
 from vaelib.losses import elbo_terms, iwae_log_px
 from vaelib.models import ConvVAE, ModelConfig, build_model
 
-F64 = torch.float64
+from conftest import F64
+
 CFG = ModelConfig(arch="conv", latent_dim=3, hidden=(16,), channels=(4, 6), activation="relu")
 
 

@@ -7,18 +7,24 @@ import numpy as np
 import pytest
 import torch
 from scipy.special import logsumexp
-from scipy.stats import multivariate_normal, t as student_t
+from scipy.stats import multivariate_normal
+from scipy.stats import t as student_t
 from sklearn.mixture import GaussianMixture
 from torch.distributions import MultivariateNormal, kl_divergence
 
-from vaelib.expost import (GaussianMixtureDensity, fit_gaussian, fit_kde, fit_mixture, fit_student_t,
-                           gaussian_expected_kl, heldout_loglik, select_kde, select_mixture)
+from vaelib.expost import (
+    GaussianMixtureDensity,
+    fit_gaussian,
+    fit_kde,
+    fit_mixture,
+    fit_student_t,
+    gaussian_expected_kl,
+    heldout_loglik,
+    select_kde,
+    select_mixture,
+)
 
-F64 = torch.float64
-
-
-def gen(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+from conftest import F64, gen
 
 
 def random_spd(D: int, seed: int) -> torch.Tensor:
@@ -157,7 +163,6 @@ def test_gaussian_expected_kl_tends_to_parameters_over_2n_and_rejects_tiny_n():
         assert math.isclose(gaussian_expected_kl(D, n), p / (2 * n), rel_tol=1e-3)
     with pytest.raises(ValueError, match="n <= D"):
         gaussian_expected_kl(5, 7)
-
 
 
 @pytest.mark.parametrize("df,loc,scale", [(0.8, 0.0, 0.01), (3.0, -0.2, 0.05), (30.0, 1.0, 2.0)])

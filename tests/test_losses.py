@@ -2,13 +2,11 @@
 from __future__ import annotations
 
 import math
-import statistics
 
 import pytest
 import torch
 from torch.distributions import Bernoulli, Independent, Normal, kl_divergence
 
-from vaelib.evaluate import mean_se
 from vaelib.losses import (DiagonalGaussian, PointMass, bernoulli_log_prob, closed_form_kl, elbo_terms,
                            gaussian_log_prob, iwae_log_px, kl_diag_gaussians, kl_std_normal, reduce_batch,
                            reparameterize, std_normal_log_prob)
@@ -138,14 +136,6 @@ def test_bernoulli_log_prob_broadcasts_x_over_sample_dims(g):
     ref = Bernoulli(logits=logits).log_prob(x.expand(5, 3, 784)).sum(-1)
     assert torch.allclose(bernoulli_log_prob(logits, x), ref)
     assert torch.allclose(bernoulli_log_prob(logits[0], x.expand(5, 3, 784)), ref[0].expand(5, 3))
-
-
-def test_mean_se_is_mean_and_standard_error(g):
-    v = torch.randn(500, generator=g)
-    m, se = mean_se(v)
-    values = v.double().tolist()
-    assert abs(m - statistics.fmean(values)) < 1e-12
-    assert abs(se - statistics.stdev(values) / math.sqrt(500)) < 1e-12
 
 
 def test_closed_form_kl_defaults_to_the_gaussian_one_and_defers_to_a_models_own(g):

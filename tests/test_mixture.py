@@ -12,12 +12,9 @@ from torch.distributions import Categorical, Independent, MixtureSameFamily, Nor
 
 from vaelib.mixture import log_mixture_density, sample_mixture
 
-F64 = torch.float64
+from conftest import F64, gen
+
 TOL = 1e-6
-
-
-def gen(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
 
 
 def random_mixture(K: int = 5, D: int = 3, seed: int = 0):

@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from vaelib.losses import bernoulli_log_prob, elbo_terms, iwae_log_px
-from vaelib.models import ConvVAE, MLPVAE, ModelConfig, build_model, n_parameters
+from vaelib.models import MLPVAE, ConvVAE, ModelConfig, build_model, n_parameters
+
+from conftest import F64
 
 CONFIGS = [ModelConfig(latent_dim=5, hidden=(64, 32)), ModelConfig(arch="conv", latent_dim=4, hidden=(64,), channels=(8, 16))]
 
@@ -56,8 +58,6 @@ def test_config_round_trip_and_unknown_arch():
 
 # --- notebook 07: other priors and the hyperspherical latent -------------------------------------------------
 
-F64 = torch.float64
-
 
 def small(**kw) -> ModelConfig:
     return ModelConfig(**{"latent_dim": 3, "hidden": (32,), **kw})
@@ -73,7 +73,6 @@ def test_config_rejects_unknown_or_inconsistent_latent_and_prior():
 
 
 def test_vmf_model_encodes_unit_directions_and_kappa_at_least_one_with_the_closed_form_kl(g):
-    torch.manual_seed(0)
     model = build_model(small(latent="vmf", latent_dim=4)).double()
     x = torch.bernoulli(torch.full((7, 784), 0.3, dtype=F64), generator=g)
     post = model.encode(x)
@@ -99,7 +98,6 @@ def test_vmf_prior_samples_are_uniform_on_the_sphere():
 
 
 def test_vamp_model_prior_is_the_mixture_of_the_encoder_posteriors_at_the_pseudo_inputs(g):
-    torch.manual_seed(0)
     model = build_model(small(prior="vamp", n_components=6)).double()
     mu, logvar = model.encode(model.prior.inputs()).params()  # (6, 3) each
     mixture = torch.distributions.MixtureSameFamily(
@@ -120,7 +118,6 @@ def test_vamp_model_prior_is_the_mixture_of_the_encoder_posteriors_at_the_pseudo
 
 
 def test_mog_model_log_prior_matches_torch_distributions_and_gradients_reach_the_prior(g):
-    torch.manual_seed(0)
     model = build_model(small(prior="mog", n_components=4)).double()
     p = model.prior
     mixture = torch.distributions.MixtureSameFamily(
@@ -146,7 +143,6 @@ class _ZBlindDecoder(torch.nn.Module):
 
 @pytest.mark.parametrize("kw", [{"latent": "vmf"}, {"prior": "vamp", "n_components": 5}], ids=["vmf", "vamp"])
 def test_iwae_rises_to_the_exact_log_px_for_other_latents_and_priors(g, kw):
-    torch.manual_seed(0)
     model = build_model(small(**kw)).double()
     logits = torch.randn(784, generator=g, dtype=F64)
     model.decoder = _ZBlindDecoder(logits)

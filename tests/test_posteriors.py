@@ -14,11 +14,7 @@ from vaelib.losses import elbo_terms, std_normal_log_prob
 from vaelib.models import ModelConfig, build_model
 from vaelib.posteriors import DiagonalLaplace, entropy_gap_gaussian_laplace, kl_laplace_std_normal
 
-F64 = torch.float64
-
-
-def gen(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+from conftest import F64, gen
 
 
 def example(B: int = 4, D: int = 3) -> DiagonalLaplace:
@@ -69,7 +65,6 @@ def test_entropy_gap_to_the_gaussian_at_equal_variance():
 
 @pytest.mark.parametrize("prior", ["standard", "mog"])
 def test_laplace_vae_trains_through_the_usual_elbo_and_evaluation(mnist, prior):
-    torch.manual_seed(0)
     model = build_model(ModelConfig(latent_dim=3, hidden=(16,), latent="laplace", prior=prior, n_components=4))
     x = pixels(mnist.test_x[:20], True, gen(8))
     post = model.encode(x)

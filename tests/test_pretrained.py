@@ -5,7 +5,8 @@ own record of them, so they catch a changed, damaged or stale file, not a wrong 
 elsewhere do that).
 
 The integrity checks compare files with the manifest's own record (they catch a changed or damaged file,
-not a wrong model). The re-evaluation tests are the numerical ones: each model is re-evaluated on a subset of the test set with the manifest's ``eval_seed`` and few importance
+not a wrong model). The re-evaluation tests are the numerical ones: each model is re-evaluated on a subset
+of the test set with the manifest's ``eval_seed`` and few importance
 samples, and compared with the manifest's full-test-set numbers within Monte Carlo error: the subset's
 standard error (SE) is the yardstick, since which images are in the subset dominates the difference.
 """
@@ -14,11 +15,18 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vaelib.build import VALUES_ONLY, shipped_configs
 from vaelib.checkpoint import file_digest, load_checkpoint
 from vaelib.evaluate import evaluate
-from vaelib.pretrained import (MANIFEST, PretrainedError, compare_with_shipped, find_pretrained, load_eval_values,
-                               load_pretrained, read_manifest)
+from vaelib.manifest import verify_all
+from vaelib.pretrained import (
+    MANIFEST,
+    PretrainedError,
+    compare_with_shipped,
+    find_pretrained,
+    load_pretrained,
+    read_manifest,
+)
+from vaelib.shipped import VALUES_ONLY, shipped_configs
 from vaelib.train import TrainConfig
 
 ENTRIES = read_manifest(MANIFEST)
@@ -41,12 +49,17 @@ def test_manifest_lists_every_shipped_config_with_that_config():
             assert find_pretrained(cfg.to_dict())["name"] == name
 
 
-@pytest.mark.parametrize("entry", [m for m in ENTRIES if m.get("file")], ids=[m["name"] for m in ENTRIES if m.get("file")])
+@pytest.mark.parametrize("entry", [m for m in ENTRIES if m.get("file")],
+                         ids=[m["name"] for m in ENTRIES if m.get("file")])
 def test_integrity_file_matches_sha256_and_has_a_rebuild_command(entry):
     path = MANIFEST.parent / entry["file"]
     assert path.is_file(), f"{path} is listed in the manifest but missing"
     assert file_digest(path) == entry["sha256"]
     assert entry["command"].startswith("python -m vaelib.")
+
+
+def test_integrity_every_file_the_manifest_names_matches_its_sha256():
+    assert verify_all(MANIFEST) == []  # file and values_file of every entry, each against its own sha256
 
 
 def test_integrity_every_file_in_pretrained_is_listed():

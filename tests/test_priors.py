@@ -10,11 +10,7 @@ from torch.distributions import Categorical, Independent, MixtureSameFamily, Nor
 from vaelib.losses import DiagonalGaussian, kl_std_normal, mc_kl, reparameterize, std_normal_log_prob
 from vaelib.priors import GaussianMixturePrior, VampPrior
 
-F64 = torch.float64
-
-
-def gen(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+from conftest import F64, gen
 
 
 def linear_encoder(input_dim: int, D: int, seed: int = 0) -> nn.Linear:

@@ -10,14 +10,18 @@ from scipy.linalg import sqrtm
 
 from vaelib.classifier import SmallCNN, predict_proba
 from vaelib.pretrained import load_classifier
-from vaelib.scores import (classifier_features, feature_moments, features_and_probs, fid_mean_bias, frechet_distance,
-                           frechet_distance_gaussians, pixel_noise, score_samples)
+from vaelib.scores import (
+    classifier_features,
+    feature_moments,
+    features_and_probs,
+    fid_mean_bias,
+    frechet_distance,
+    frechet_distance_gaussians,
+    pixel_noise,
+    score_samples,
+)
 
-F64 = torch.float64
-
-
-def gen(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+from conftest import F64, gen
 
 
 def random_spd(D: int, seed: int) -> torch.Tensor:
@@ -83,7 +87,6 @@ def test_same_distribution_distance_shrinks_like_one_over_n():
 
 
 def test_features_are_the_classifiers_penultimate_layer():
-    torch.manual_seed(0)
     model = SmallCNN().eval()
     x = torch.rand(13, 784, generator=gen(16))
     f = classifier_features(model, x, batch_size=5)

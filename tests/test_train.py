@@ -167,7 +167,6 @@ def test_checkpoint_holding_arbitrary_pickled_code_is_refused_and_never_run(tmp_
 
 @pytest.mark.parametrize("reduction", ["sum", "mean"])
 def test_training_loss_is_recon_plus_beta_kl_with_the_configured_kl_reduction(reduction):
-    torch.manual_seed(0)
     cfg = replace(TINY, kl_reduction=reduction, model=replace(TINY.model, latent_dim=5))
     model = build_model(cfg.model)
     x = pixels(torch.randint(0, 256, (20, 784), generator=torch.Generator().manual_seed(1), dtype=torch.uint8), True,
@@ -196,7 +195,6 @@ def test_warmup_linear_lr_rises_over_the_warmup_then_falls_every_step():
 
 
 def test_bf16_layers_keep_the_loss_terms_in_fp32_and_close(synthetic_mnist):
-    torch.manual_seed(0)
     model = build_model(TINY.model)
     x = pixels(synthetic_mnist.train_x[:100], True, torch.Generator().manual_seed(1))
     l32, t32 = training_loss(model, TINY, x, torch.Generator().manual_seed(2), 1.0)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.distributions import MultivariateNormal
 
-from vaelib.build import EVAL_SEED, export_half, notebook08_configs
+from vaelib.build import export_half
 from vaelib.checkpoint import load_checkpoint, save_checkpoint
 from vaelib.classifier import SmallCNN
 from vaelib.data import pixels
@@ -17,21 +17,28 @@ from vaelib.evaluate import evaluate
 from vaelib.expost import GaussianMixtureDensity, heldout_loglik
 from vaelib.latent import encode_dataset
 from vaelib.losses import PointMass, iwae_log_px
+from vaelib.manifest import EVAL_SEED
 from vaelib.models import ModelConfig, build_model
-from vaelib.toy import LinearGaussian
 from vaelib.pretrained import load_eval_values, manifest_entry
-from vaelib.twostage import (SMOKE_STUDY, Codes, ExPostModel, StudyConfig, density_vs_n, run_seeds, run_study,
-                             training_codes)
+from vaelib.shipped import notebook08_configs
+from vaelib.toy import LinearGaussian
+from vaelib.twostage import (
+    SMOKE_STUDY,
+    Codes,
+    ExPostModel,
+    StudyConfig,
+    density_vs_n,
+    run_seeds,
+    run_study,
+    training_codes,
+)
 
-F64 = torch.float64
-
-
-def gen(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+from conftest import F64, gen
 
 
 def standard_normal_density(D: int) -> GaussianMixtureDensity:
-    return GaussianMixtureDensity(torch.zeros(1, dtype=F64), torch.zeros(1, D, dtype=F64), torch.eye(D, dtype=F64)[None])
+    return GaussianMixtureDensity(torch.zeros(1, dtype=F64), torch.zeros(1, D, dtype=F64),
+                                  torch.eye(D, dtype=F64)[None])
 
 
 def two_blobs() -> GaussianMixtureDensity:
@@ -47,7 +54,7 @@ def toy_with_prior(D: int = 2, P: int = 3) -> tuple[LinearGaussian, torch.Tensor
 
 def test_expost_model_with_the_true_prior_bounds_the_exact_log_px():
     model, x = toy_with_prior()
-    wrapped = ExPostModel(model, standard_normal_density(2))  # the toy's own (exact-mean, diagonal) posterior as the proposal
+    wrapped = ExPostModel(model, standard_normal_density(2))  # the toy's own (exact-mean, diagonal) posterior proposes
     est = iwae_log_px(wrapped, x, 3000, gen(26))
     assert (est - model.log_px(x)).abs().max() < 0.02 and (est - model.log_px(x)).mean() < 0
 
@@ -57,7 +64,8 @@ def test_expost_model_with_another_density_matches_the_closed_form_marginal():
     cov = torch.tensor([[1.2, 0.3], [0.3, 0.8]], dtype=F64)
     g = GaussianMixtureDensity(torch.zeros(1, dtype=F64), torch.tensor([[0.3, -0.2]], dtype=F64),
                                torch.linalg.cholesky(cov)[None])
-    exact = MultivariateNormal(model.b + model.W @ g.means[0], model.W @ cov @ model.W.T + 0.49 * torch.eye(3, dtype=F64))
+    exact = MultivariateNormal(model.b + model.W @ g.means[0],
+                               model.W @ cov @ model.W.T + 0.49 * torch.eye(3, dtype=F64))
     est = iwae_log_px(ExPostModel(model, g), x, 3000, gen(28))
     assert (est - exact.log_prob(x)).abs().max() < 0.05
 
@@ -112,14 +120,17 @@ def test_density_vs_n_rows_and_scores():
 
 
 def test_run_study_on_tiny_models_has_every_part(mnist):
-    small = type(mnist)(*(getattr(mnist, f)[:2000] for f in ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")))
+    fields = ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")
+    small = type(mnist)(*(getattr(mnist, f)[:1000] for f in fields))
     torch.manual_seed(0)
     models = {"ae-d2": build_model(ModelConfig(latent_dim=2, hidden=(16,), latent="deterministic")),
               "nvae-d2": build_model(ModelConfig(latent_dim=2, hidden=(16,))),
               "mog-d2": build_model(ModelConfig(latent_dim=2, hidden=(16,), prior="mog", n_components=3))}
     clf = SmallCNN().eval()
-    vae_values = torch.randn(2000, generator=gen(40), dtype=F64) - 500
-    out = run_study(models, small, clf, SMOKE_STUDY, float32={"ae-d2": models["ae-d2"]}, vae_log_px={2: vae_values})
+    vae_values = torch.randn(1000, generator=gen(40), dtype=F64) - 500
+    cfg = replace(SMOKE_STUDY, ns=(200, 500), kde_test=200, curve_samples=200, score_chunk=250, proposal_images=20,
+                  logpx_images=50, k=5)  # every part, on less (a smaller SMOKE_STUDY: 4x cheaper)
+    out = run_study(models, small, clf, cfg, float32={"ae-d2": models["ae-d2"]}, vae_log_px={2: vae_values})
     gens = [(r["model"], r["generator"]) for r in out["scores"]]
     assert gens == [("real", "training digits"), ("ae-d2", "gaussian"), ("ae-d2", "mixture"), ("nvae-d2", "gaussian"),
                     ("nvae-d2", "mixture"), ("nvae-d2", "prior"), ("mog-d2", "prior")]
@@ -127,8 +138,8 @@ def test_run_study_on_tiny_models_has_every_part(mnist):
     assert shift["fid"][0] == 0 and shift["confidence"][0] == 0  # the same weights: the same scores
     assert {r["model"] for r in out["curves"]} == {"ae-d2", "nvae-d2"} and len(out["logpx"]) == 2
     ae_row = out["logpx"][0]
-    assert ae_row["proposal_scale"] in SMOKE_STUDY.proposal_scales and ae_row["log_px"] < 0
-    assert math.isclose(ae_row["minus_vae"], ae_row["log_px"] - vae_values[:100].mean().item(), rel_tol=1e-9)
+    assert ae_row["proposal_scale"] in cfg.proposal_scales and ae_row["log_px"] < 0
+    assert math.isclose(ae_row["minus_vae"], ae_row["log_px"] - vae_values[:50].mean().item(), rel_tol=1e-9)
     tensors = out.pop("tensors")
     assert set(tensors) == {f"{m}/{f}/{k}" for m in ("ae-d2", "nvae-d2") for f in ("gaussian", "mixture")
                             for k in ("log_weights", "means", "chol")} | {"ae-d2/log_px", "nvae-d2/log_px"}
@@ -166,6 +177,7 @@ def test_seed_replica_zero_repeats_the_shipped_evaluation_on_the_same_images(mni
     out = run_seeds(mnist, replace(StudyConfig(), k=entry["k"]), seeds=(0,), models=("nvae-d20",), test_images=n)
     (row,) = out["likelihood"]
     shipped = load_eval_values("nvae-d20")
-    assert row["n_test"] == n and row["seed"] == 0 and row["train_seconds_per_epoch"] == entry["train_seconds_per_epoch"]
+    assert row["n_test"] == n and row["seed"] == 0
+    assert row["train_seconds_per_epoch"] == entry["train_seconds_per_epoch"]
     assert math.isclose(row["log_px"], shipped["log_px"][:n].double().mean().item(), abs_tol=2e-3)
     assert math.isclose(row["elbo"], shipped["elbo"][:n].double().mean().item(), abs_tol=2e-3)

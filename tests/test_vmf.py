@@ -7,14 +7,17 @@ import pytest
 import torch
 from scipy.special import iv
 
-from vaelib.vmf import (VonMisesFisher, householder_reflect, kl_vmf_uniform, log_bessel_iv, log_sphere_area,
-                        mean_resultant_length, sample_w)
+from vaelib.vmf import (
+    VonMisesFisher,
+    householder_reflect,
+    kl_vmf_uniform,
+    log_bessel_iv,
+    log_sphere_area,
+    mean_resultant_length,
+    sample_w,
+)
 
-F64 = torch.float64
-
-
-def gen(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+from conftest import F64, gen
 
 
 def random_loc(m: int, seed: int = 1) -> torch.Tensor:

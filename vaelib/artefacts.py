@@ -7,11 +7,13 @@ Gaussian evaluations (minutes on a 2-core CPU) that teach nothing a subset does 
 
     python -m vaelib.artefacts nb06 nb07
 
-computes them once into pretrained/nb06-aggregate.pt and pretrained/nb07-aggregate.pt (float32) and records
-each in the manifest with its sha256, this command and the ``config`` it was computed with (sizes, seeds and
-the sha256 of each model checkpoint). ``nb06_values`` / ``nb07_values`` return the shipped values when the
-notebook asks for exactly that config, and otherwise compute them now (smoke mode: a small N), through the
-same code. Each notebook then recomputes a random subset live and asserts that it agrees.
+computes them once at full size (always the complete result, from the shipped models) and ships them as
+pretrained/nb06-aggregate.pt and pretrained/nb07-aggregate.pt (float32) through ``vaelib.manifest.ship``, each
+recorded with its sha256, this command and the ``config`` it was computed with (sizes, seeds and the sha256 of
+each model checkpoint); ``make pretrained`` runs it after ``vaelib.build``, whose models it reads.
+``nb06_values`` / ``nb07_values`` return the shipped values when the notebook asks for exactly that config, and
+otherwise compute them now (smoke mode: a small N), through the same code. Each notebook then recomputes a random
+subset live and asserts that it agrees.
 
 Derived in notebooks/06_aggregate_posterior.ipynb and notebooks/07_beyond_gaussian.ipynb.
 """
@@ -25,16 +27,15 @@ from typing import Any, Callable
 import torch
 
 from vaelib.aggregate import latent_grid, marginal_kl_1d
-from vaelib.build import register_artefact
 from vaelib.checkpoint import config_diff, load_checkpoint, save_checkpoint
-from vaelib.config import PRETRAINED_DIR
+from vaelib.config import runs_dir
 from vaelib.data import load_mnist
 from vaelib.latent import encode_dataset
+from vaelib.manifest import ARTEFACT_KIND, register_artefact
 from vaelib.mixture import log_mixture_density, sample_mixture
 from vaelib.pretrained import load_artefact, load_pretrained, manifest_entry, read_manifest
 
-# The file format's kind for values computed from shipped models (the same kind as their per-image test values).
-FILE_KIND = "artefact"
+FILE_KIND = ARTEFACT_KIND  # the file format's kind for values computed from shipped models
 ENCODE_SEED = 0    # the binarization of the training images that are encoded (encode_dataset's seed)
 DRAW_SEED = 6001   # the draws (i, z) of the ELBO-surgery estimates
 PRIOR_SEED = 6002  # notebook 06's prior draws z ~ N(0, I) (the holes)
@@ -65,7 +66,8 @@ def _config(post: Posteriors, **sizes: Any) -> dict[str, Any]:
     """What the values depend on: the model checkpoints (sha256), N, the seeds and the sizes (JSON-normal)."""
     lengths = {len(mu) for mu, _ in post.values()}
     if len(lengths) != 1:
-        raise ValueError(f"The posteriors have different numbers of components {sorted(lengths)}: encode the same images.")
+        raise ValueError(f"The posteriors have different numbers of components {sorted(lengths)}: encode the same "
+                         "images.")
     cfg = {"models": {name: manifest_entry(name)["sha256"] for name in post}, "n_components": lengths.pop(),
            "encode_seed": ENCODE_SEED, "draw_seed": DRAW_SEED, **sizes}
     return json.loads(json.dumps(cfg))  # tuples -> lists, as the manifest stores them
@@ -135,7 +137,7 @@ def nb07_values(post: Posteriors, draws: int) -> dict[str, Any]:
 
 
 def build(which: str) -> dict[str, Any]:
-    """Compute notebook ``which``'s ("nb06" or "nb07") intermediates at full size, write and register them."""
+    """Compute notebook ``which``'s ("nb06" or "nb07") intermediates at full size under runs/build/ and ship them."""
     spec = {"nb06": NB06, "nb07": NB07}[which]
     data = load_mnist()
     post = {name: encode_train(load_pretrained(name)[0], data.train_x[:spec["n"]]) for name in spec["models"]}
@@ -144,12 +146,13 @@ def build(which: str) -> dict[str, Any]:
     t0 = time.perf_counter()
     values = compute()
     seconds = round(time.perf_counter() - t0, 1)
-    path = PRETRAINED_DIR / f"{spec['name']}.pt"
-    save_checkpoint(path, {"config": cfg, "values": values}, kind=FILE_KIND)
+    path = save_checkpoint(runs_dir() / "build" / f"{spec['name']}.pt", {"config": cfg, "values": values},
+                           kind=FILE_KIND)
     entry = register_artefact(spec["name"], path, f"python -m vaelib.artefacts {which}", config=cfg,
                               notebook={"nb06": "06_aggregate_posterior", "nb07": "07_beyond_gaussian"}[which],
                               compute_seconds=seconds, torch=torch.__version__)
-    print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KB, sha256 {entry['sha256'][:12]}..., computed in {seconds} s)")
+    print(f"shipped pretrained/{path.name} ({path.stat().st_size / 1024:.0f} KB, sha256 {entry['sha256'][:12]}..., "
+          f"computed in {seconds} s)")
     return entry
 
 

@@ -10,7 +10,8 @@ A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts (noth
 (a shipped model's per-image test values) or "artefact" (an expensive intermediate result a notebook reads). This module also owns file hashing (md5 of the MNIST files,
 sha256 of everything shipped) and the lock that stops two runs from writing one file.
 
-Used by vaelib.train, vaelib.pretrained and vaelib.build (notebooks 04-08).
+Used by vaelib.train, vaelib.manifest, vaelib.pretrained and the commands that rebuild pretrained/ (so by every
+notebook that trains or loads a model: 00 and 04-08).
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """MNIST as tensors: located, verified, loaded once, batched by index (no per-image transforms).
 
-Used by every notebook from 04_mnist_vae.ipynb on, and by ``python -m vaelib.train``.
+Used by notebooks 00, 02 and 04-08, by ``python -m vaelib.train`` and by the commands that rebuild pretrained/.
 
 Splits (documented once, here): the 60,000 training images are split in file order into
 ``train`` = images 0..49,999 and ``val`` = images 50,000..59,999 -- the classic train/valid split

@@ -23,8 +23,7 @@ import math
 import torch
 
 from vaelib.checks import count, same_shape, tensor
-
-LOG_2PI = math.log(2 * math.pi)
+from vaelib.losses import LOG_2PI
 
 
 def log_mixture_density(z: torch.Tensor, means: torch.Tensor, logvars: torch.Tensor,

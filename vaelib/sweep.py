@@ -4,7 +4,9 @@
 the latent dimension D or the encoder depth (the decoder is fixed) -- then encodes its training images
 and estimates the ELBO-surgery terms with ``vaelib.aggregate`` (avg KL = I_q(x;z) + KL(q(z)||p(z))), the
 KL of the moment-matched Gaussian, the active units and the test ELBO. The result, with its config,
-command line and wall time, goes to pretrained/sweep.json, which notebook 06 reads in full mode.
+command line and wall time, goes to runs/sweep.json (``--out``); ``--ship`` runs the full default grid and ships
+it as pretrained/sweep.json (``vaelib.manifest.ship``), which notebook 06 reads in full mode. A trial with other
+settings (e.g. ``--epochs 1``) can never replace the shipped file.
 
 Derived in notebooks/06_aggregate_posterior.ipynb.
 """
@@ -27,16 +29,16 @@ from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
 from vaelib.aggregate import aggregate_moments, aggregate_terms, gaussian_kl_to_std
-from vaelib.build import register_artefact
-from vaelib.config import PRETRAINED_DIR, get_device
+from vaelib.config import PRETRAINED_DIR, get_device, runs_dir
 from vaelib.data import MNIST, load_mnist
 from vaelib.evaluate import evaluate
-from vaelib.latent import encode_dataset
+from vaelib.latent import active_units, encode_dataset
+from vaelib.manifest import register_artefact
 from vaelib.models import ModelConfig
 from vaelib.pretrained import load_artefact
 from vaelib.train import TrainConfig, train
 
-SWEEP_PATH = PRETRAINED_DIR / "sweep.json"
+SHIP_COMMAND = "python -m vaelib.sweep --ship"  # the shipped sweep's own command (the default grid)
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,7 @@ def run_one(cfg: SweepConfig, latent_dim: int, depth: int, data: MNIST, device: 
     test = evaluate(result.model, data.test_x[:cfg.limit].to(device), seed=cfg.seed + 1)
     return {"latent_dim": latent_dim, "depth": depth, **terms.to_dict(),
             "gaussian_kl": gaussian_kl_to_std(mean, cov),
-            "active_units": int((mu.var(0) > 0.01).sum()),
+            "active_units": int(active_units(mu).sum()),
             "test_elbo": test["elbo"], "test_elbo_se": test["elbo_se"], "test_kl": test["kl"],
             "test_recon": test["recon"], "val_elbo": result.history["val_elbo"],
             "train_seconds": round(t1 - t0, 1), "eval_seconds": round(time.perf_counter() - t1, 1)}
@@ -121,7 +123,8 @@ def select(sweep: dict[str, Any], by: str) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: r[by])
 
 
-PANELS = (("marginal_kl", "KL(q(z) || p(z))"), ("mi", "I_q(x; z)"), ("avg_kl", "average KL"), ("test_elbo", "test ELBO"))
+PANELS = (("marginal_kl", "KL(q(z) || p(z))"), ("mi", "I_q(x; z)"), ("avg_kl", "average KL"),
+          ("test_elbo", "test ELBO"))
 
 
 def plot_sweep(sweep: dict[str, Any], axes: Sequence[Sequence[plt.Axes]] | None = None) -> Figure:
@@ -152,7 +155,8 @@ def plot_sweep(sweep: dict[str, Any], axes: Sequence[Sequence[plt.Axes]] | None 
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Command line: run the sweep and write it to ``--out`` (default pretrained/sweep.json, recorded in the manifest)."""
+    """Command line: run the sweep and write it to ``--out`` (default runs/sweep.json); ``--ship``: the default grid,
+    shipped as pretrained/sweep.json and recorded in the manifest."""
     argv = sys.argv[1:] if argv is None else argv
     d = SweepConfig()
     p = argparse.ArgumentParser(prog="python -m vaelib.sweep", description=__doc__.split("\n")[0])
@@ -167,17 +171,26 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--out", default=str(SWEEP_PATH))
+    p.add_argument("--out", default=None, help="where to write the JSON (default: runs/sweep.json)")
+    p.add_argument("--ship", action="store_true",
+                   help="run the default grid and ship it as pretrained/sweep.json (other grid settings are refused)")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     cfg = replace(d, latent_dims=tuple(a.latent_dims), depths=tuple(a.depths), base_depth=a.base_depth,
                   depth_latent_dim=a.depth_latent_dim, width=a.width, epochs=a.epochs, limit=a.limit or None,
                   n_samples=a.n_samples, seed=a.seed)
+    if a.ship and (cfg != d or a.out is not None):
+        p.error("--ship ships only the complete default grid into pretrained/: drop the grid options and --out, or "
+                "drop --ship to write a trial under runs/")
+    out = Path(a.out) if a.out is not None else (runs_dir() / "build" if a.ship else runs_dir()) / "sweep.json"
+    if not a.ship and out.resolve().is_relative_to(PRETRAINED_DIR.resolve()):
+        p.error(f"--out {a.out} is inside pretrained/, which only `{SHIP_COMMAND}` writes: pass a path under runs/")
     doc = {"command": " ".join(["python -m vaelib.sweep", *argv]), **run_sweep(cfg, load_mnist(), a.device)}
-    Path(a.out).write_text(json.dumps(doc, indent=1) + "\n")
-    if Path(a.out).resolve() == SWEEP_PATH.resolve():
-        register_artefact("sweep", SWEEP_PATH, doc["command"], notebook="06_aggregate_posterior")
-    print(f"wrote {a.out} ({len(doc['runs'])} runs, {doc['wall_seconds']:.0f} s)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=1) + "\n")
+    if a.ship:
+        register_artefact("sweep", out, SHIP_COMMAND, notebook="06_aggregate_posterior")
+    print(f"wrote {out} ({len(doc['runs'])} runs, {doc['wall_seconds']:.0f} s){' and shipped it' if a.ship else ''}")
     return doc
 
 

@@ -198,8 +198,8 @@ def train(cfg: TrainConfig, data: MNIST, device: str | torch.device = "auto", ch
     found the run already finished, and raises TrainingDiverged (keeping the last good file) if the loss
     stops being finite."""
     if checkpoint is not None and Path(checkpoint).resolve().is_relative_to(PRETRAINED_DIR.resolve()):
-        raise ValueError(f"{checkpoint} is inside pretrained/, whose shipped files only `python -m vaelib.build` "
-                         "writes: pass an output path under runs/ instead.")
+        raise ValueError(f"{checkpoint} is inside pretrained/, whose shipped files only `make pretrained` writes: "
+                         "pass an output path under runs/ instead.")
     device = get_device(device, verbose=progress) if isinstance(device, str) else device
     if checkpoint is None:
         return _run(cfg, data, device, None, progress)

@@ -4,8 +4,10 @@ A plain autoencoder, an RAE (Ghosh et al. 2020) and a VAE each get a density fit
 training (``vaelib.expost``); its samples are decoded and scored with the shipped classifier (``vaelib.scores``).
 ``ExPostModel`` makes "decoder + ex-post density" a model whose log p(x) the usual importance-sampling evaluation
 bounds. ``run_study`` measures all of it; ``python -m vaelib.twostage`` runs it on the shipped models and writes
-pretrained/nb08-study.json, registered in the manifest with its sha256; ``run_seeds`` (``--seeds``) retrains the models
-whose differences are small with other seeds. Derived in notebooks/08_do_we_need_the_v.ipynb.
+runs/nb08-study.json; with ``--ship`` (all models, the default ``StudyConfig``, or ``--merge`` of parts that together
+are exactly that) it ships pretrained/nb08-study.json through ``vaelib.manifest.ship``; a partial result is refused.
+``run_seeds`` (``--seeds``) retrains the models whose differences are small with other seeds. Derived in
+notebooks/08_do_we_need_the_v.ipynb.
 """
 from __future__ import annotations
 
@@ -20,24 +22,31 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from vaelib.artefacts import FILE_KIND
-from vaelib.build import EVAL_SEED, NB08_DIMS, register_artefact, shipped_configs
 from vaelib.checkpoint import load_checkpoint, save_checkpoint
 from vaelib.config import PRETRAINED_DIR, runs_dir
 from vaelib.data import MNIST, grey, load_mnist
 from vaelib.evaluate import evaluate, mean_se, paired_difference
-from vaelib.expost import (GaussianMixtureDensity, KernelDensity, fit_gaussian, heldout_loglik, select_kde,
-                           select_mixture)
+from vaelib.expost import (
+    GaussianMixtureDensity,
+    KernelDensity,
+    fit_gaussian,
+    heldout_loglik,
+    select_kde,
+    select_mixture,
+)
 from vaelib.latent import encode_dataset
 from vaelib.losses import DiagonalGaussian, LatentVariableModel, PointMass
+from vaelib.manifest import ARTEFACT_KIND as FILE_KIND
+from vaelib.manifest import EVAL_SEED, register_artefact
 from vaelib.models import VAE
-from vaelib.pretrained import (load_artefact, load_classifier, load_eval_values, load_pretrained,
-                               manifest_entry)
+from vaelib.pretrained import load_artefact, load_classifier, load_eval_values, load_pretrained, manifest_entry
 from vaelib.scores import classifier_features, feature_moments, score_samples
+from vaelib.shipped import NB08_DIMS, shipped_configs
 from vaelib.train import model_from_checkpoint, train
 
 F64 = torch.float64
-STUDY_FILE = PRETRAINED_DIR / "nb08-study.json"
+STUDY_NAME, SEEDS_NAME = "nb08-study.json", "nb08-seeds.json"  # shipped as pretrained/<name>, with the study's .pt
+SHIP_STUDY, SHIP_SEEDS = "python -m vaelib.twostage --ship", "python -m vaelib.twostage --seeds --ship"
 Density = GaussianMixtureDensity | KernelDensity
 
 
@@ -88,7 +97,8 @@ class Codes:
 
 def split_codes(model: VAE, data: MNIST, seed: int = 0) -> Codes:
     """``training_codes`` of the three splits (one seeded binarization each)."""
-    return Codes(*(training_codes(model, x, seed=seed + i) for i, x in enumerate((data.train_x, data.val_x, data.test_x))))
+    splits = (data.train_x, data.val_x, data.test_x)
+    return Codes(*(training_codes(model, x, seed=seed + i) for i, x in enumerate(splits)))
 
 
 class ExPostModel:
@@ -100,7 +110,8 @@ class ExPostModel:
 
     has_closed_kl = False  # the ELBO uses log r(z|x) - log g(z) at the sampled z
 
-    def __init__(self, model: LatentVariableModel, density: Density, proposal_logvar: torch.Tensor | None = None) -> None:
+    def __init__(self, model: LatentVariableModel, density: Density,
+                 proposal_logvar: torch.Tensor | None = None) -> None:
         self.model, self.density, self.proposal_logvar = model, density, proposal_logvar
 
     def eval(self) -> "ExPostModel":
@@ -114,7 +125,8 @@ class ExPostModel:
         post = self.model.encode(x)
         if isinstance(post, PointMass):
             if self.proposal_logvar is None:
-                raise ValueError("An autoencoder's code is a point: pass proposal_logvar (D,) for the proposal around it.")
+                raise ValueError("An autoencoder's code is a point: pass proposal_logvar (D,) for the proposal "
+                                 "around it.")
             return DiagonalGaussian(post.z, self.proposal_logvar.to(post.z).expand_as(post.z))
         return post
 
@@ -133,7 +145,8 @@ def decode_images(model: VAE, z: torch.Tensor, batch_size: int = 5000) -> torch.
     return torch.cat([torch.sigmoid(model.decode(z[a:a + batch_size].float())) for a in range(0, len(z), batch_size)])
 
 
-def fit_families(train: torch.Tensor, val: torch.Tensor, cfg: StudyConfig, seed: int = 0) -> dict[str, tuple[Density, dict]]:
+def fit_families(train: torch.Tensor, val: torch.Tensor, cfg: StudyConfig,
+                 seed: int = 0) -> dict[str, tuple[Density, dict]]:
     """The three ex-post densities of codes ``train``: family -> (density, its chosen setting)."""
     mixture = select_mixture(train, val, cfg.components, seed)
     kde = select_kde(train, val[:cfg.kde_val], cfg.bandwidths)
@@ -185,7 +198,8 @@ def choose_proposal(model: VAE, density: Density, x: torch.Tensor, codes: torch.
 EXPOST_KINDS = ("ae", "rae", "nvae")  # models that get ex-post densities: autoencoder, RAE, VAE (two-stage VAE)
 
 
-def _scores(clf: Any, images: torch.Tensor, reference: tuple[torch.Tensor, torch.Tensor], chunks: int) -> dict[str, Any]:
+def _scores(clf: Any, images: torch.Tensor, reference: tuple[torch.Tensor, torch.Tensor],
+            chunks: int) -> dict[str, Any]:
     return asdict(score_samples(clf, images, reference, chunks))
 
 
@@ -248,8 +262,9 @@ def run_study(models: dict[str, VAE], data: MNIST, clf: Any, cfg: StudyConfig, f
                    **_scores(clf, decode_images(model, z), reference, cfg.score_chunks)}
             if float32 and name in float32:
                 s32 = _scores(clf, decode_images(float32[name], z), reference, cfg.score_chunks)
-                row["float16_shift"] = {key: mean_se(torch.tensor(row[key + "_chunks"]) - torch.tensor(s32[key + "_chunks"]))
-                                        for key in ("fid", "entropy_ratio")}
+                row["float16_shift"] = {
+                    key: mean_se(torch.tensor(row[key + "_chunks"]) - torch.tensor(s32[key + "_chunks"]))
+                    for key in ("fid", "entropy_ratio")}
                 row["float16_shift"]["confidence"] = (row["confidence"] - s32["confidence"], math.nan)
             out["scores"].append(row)
         out["seconds"][name] = {"wall": round(time.perf_counter() - t0, 1), "cpu": round(time.process_time() - c0, 1)}
@@ -272,7 +287,8 @@ def load_seeds() -> dict[str, Any]:
 
 def study_density(tensors: dict[str, torch.Tensor], name: str, family: str = "mixture") -> GaussianMixtureDensity:
     """The ex-post ``family`` ("gaussian" or "mixture") fitted to all training codes of model ``name`` in the study."""
-    return GaussianMixtureDensity(**{key: tensors[f"{name}/{family}/{key}"] for key in ("log_weights", "means", "chol")})
+    keys = ("log_weights", "means", "chol")
+    return GaussianMixtureDensity(**{key: tensors[f"{name}/{family}/{key}"] for key in keys})
 
 
 def study_model_names(dims: Sequence[int] = NB08_DIMS) -> list[str]:
@@ -300,7 +316,6 @@ def merge_parts(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 # --- several training seeds where a difference is small (notebook 08, section 5) -------------------------------------
 
-SEEDS_FILE = PRETRAINED_DIR / "nb08-seeds.json"
 SEED_LIKELIHOOD_MODELS = ("nvae-d20", "laplace-d20")  # Gaussian vs Laplace q: log p(x) within a nat
 SEED_TEST_IMAGES = 2000  # the first test images (the manifest's binarization: seed 0 pairs with the shipped values)
 REPLICA_SEEDS = (0, 1, 2)
@@ -338,15 +353,34 @@ def run_seeds(data: MNIST, cfg: StudyConfig, seeds: Sequence[int] = REPLICA_SEED
     return out
 
 
-def write_study(result: dict[str, Any], path: Path, command: str) -> None:
-    """Write a study as JSON (numbers) and .pt (tensors); into pretrained/ it is registered in the manifest."""
+def incomplete_study(result: dict[str, Any]) -> str | None:
+    """Why ``result`` is not the complete result of ``python -m vaelib.twostage --ship`` (every model of
+    ``study_model_names()``, the default ``StudyConfig``), or None if it is: only a complete study is shipped."""
+    if json.loads(json.dumps(result["config"])) != json.loads(json.dumps(asdict(StudyConfig()))):
+        return "it was run with another StudyConfig than the default"
+    missing = sorted(set(study_model_names()) - set(result["seconds"]))
+    extra = sorted(set(result["seconds"]) - set(study_model_names()))
+    if missing or extra:
+        return f"its models differ from the study's ({'missing ' + ', '.join(missing[:4]) if missing else ''}" \
+               f"{'; extra ' + ', '.join(extra[:4]) if extra else ''})"
+    return None
+
+
+def write_study(result: dict[str, Any], path: Path, command: str, ship: bool = False) -> None:
+    """Write a study as JSON (numbers) and .pt (tensors) at ``path``; with ``ship``, a complete study (else a
+    ValueError) is then shipped as pretrained/nb08-study.json and .pt, recorded in the manifest."""
+    why = incomplete_study(result) if ship else None
+    if why is not None:
+        raise ValueError(f"Not shipping this study, because {why}: ship only the result of `{SHIP_STUDY}` "
+                         "(or --merge of parts that together are that run).")
     tensors = result.pop("tensors")
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1) + "\n")
     save_checkpoint(path.with_suffix(".pt"), tensors, kind=FILE_KIND)
-    if path.resolve() == STUDY_FILE.resolve():  # only the shipped files go into the manifest
-        register_artefact("nb08-study", path, command, wall_seconds=result["wall_seconds"],
+    if ship:
+        register_artefact("nb08-study", path, SHIP_STUDY, wall_seconds=result["wall_seconds"],
                           cpu_seconds=result["cpu_seconds"])
-        register_artefact("nb08-study-tensors", path.with_suffix(".pt"), command,
+        register_artefact("nb08-study-tensors", path.with_suffix(".pt"), SHIP_STUDY,
                           about="the ex-post densities and per-image log p(x) bounds behind nb08-study.json")
 
 
@@ -355,30 +389,44 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     or run it in parts (``--models ... --out runs/part.json``) and ``--merge`` them; or ``--seeds``."""
     p = argparse.ArgumentParser(prog="python -m vaelib.twostage", description="Notebook 08's two-stage study.",
                                 epilog="examples:\n  python -m vaelib.twostage                      # everything, "
-                                       "one process\n  python -m vaelib.twostage --models ae-d20 rae-d20 --out runs/a.json"
-                                       "\n  python -m vaelib.twostage --merge runs/a.json runs/b.json   # -> pretrained/"
-                                       "\n  python -m vaelib.twostage --seeds                # -> pretrained/nb08-seeds.json",
+                                       "one process\n  python -m vaelib.twostage --models ae-d20 rae-d20 --out "
+                                       "runs/a.json\n  python -m vaelib.twostage --ship --merge runs/a.json "
+                                       "runs/b.json   # -> pretrained/\n  python -m vaelib.twostage --seeds --ship"
+                                       "         # -> pretrained/nb08-seeds.json",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dims", type=int, nargs="+", default=list(NB08_DIMS), help="latent sizes D")
     p.add_argument("--models", nargs="+", default=None, help="only these shipped models (default: all of the D's)")
     p.add_argument("--merge", nargs="+", default=None, metavar="PART", help="merge study parts (JSON files) into --out")
     p.add_argument("--seeds", action="store_true", help="retrain the close models with other seeds (REPLICA_SEEDS)")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--out", default=None, help="where to write the JSON (default: pretrained/, registered)")
+    p.add_argument("--out", default=None,
+                   help="where to write the JSON (default: runs/nb08-study.json or nb08-seeds.json)")
+    p.add_argument("--ship", action="store_true", help="ship the complete result into pretrained/ (a partial one is "
+                                                        "refused)")
     a = p.parse_args(argv)
+    if a.ship and (a.out is not None or a.models is not None or a.dims != list(NB08_DIMS)):
+        p.error("--ship ships only the complete study (or seeds) into pretrained/: drop --out, --models and --dims")
+    if a.out is not None and Path(a.out).resolve().is_relative_to(PRETRAINED_DIR.resolve()):
+        p.error(f"--out {a.out} is inside pretrained/, which only --ship writes: pass a path under runs/")
     torch.set_num_threads(a.threads)
     command = " ".join(["python -m vaelib.twostage", *(sys.argv[1:] if argv is None else argv)])
-    path = Path(a.out or (SEEDS_FILE if a.seeds else STUDY_FILE))
+    folder = runs_dir() / "build" if a.ship else runs_dir()  # shipped from runs/build/, trials stay in runs/
+    path = Path(a.out) if a.out else folder / (SEEDS_NAME if a.seeds else STUDY_NAME)
     if a.merge:
         parts = [json.loads(Path(f).read_text()) | {"tensors": load_checkpoint(Path(f).with_suffix(".pt"),
                                                                                 kind=FILE_KIND)} for f in a.merge]
         result = merge_parts(parts)
-        result.update(command=command, parts=[{k: q[k] for k in ("command", "wall_seconds", "cpu_seconds")} for q in parts],
-                      wall_seconds=max(q["wall_seconds"] for q in parts), cpu_seconds=sum(q["cpu_seconds"] for q in parts),
+        result.update(command=command,
+                      parts=[{k: q[k] for k in ("command", "wall_seconds", "cpu_seconds")} for q in parts],
+                      wall_seconds=max(q["wall_seconds"] for q in parts),
+                      cpu_seconds=sum(q["cpu_seconds"] for q in parts),
                       threads=parts[0]["threads"], torch=torch.__version__,
                       float32_checked=sorted(set().union(*(q["float32_checked"] for q in parts))))
-        write_study(result, path, command)
-        print(f"twostage: merged {len(parts)} parts into {path}")
+        try:
+            write_study(result, path, command, ship=a.ship)
+        except ValueError as err:
+            p.error(str(err))
+        print(f"twostage: merged {len(parts)} parts into {path}{' and shipped it' if a.ship else ''}")
         return result
     data, clf = load_mnist(), load_classifier()
     t0, c0 = time.perf_counter(), time.process_time()
@@ -386,9 +434,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         result = run_seeds(data, StudyConfig(), test_images=SEED_TEST_IMAGES, progress=True)
         result.update(command=command, wall_seconds=round(time.perf_counter() - t0, 1),
                       cpu_seconds=round(time.process_time() - c0, 1), threads=a.threads, torch=torch.__version__)
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result, indent=1) + "\n")
-        if path.resolve() == SEEDS_FILE.resolve():
-            register_artefact("nb08-seeds", path, command, wall_seconds=result["wall_seconds"])
+        if a.ship:  # the seeds run has no options that change it: always the complete result
+            register_artefact("nb08-seeds", path, SHIP_SEEDS, wall_seconds=result["wall_seconds"])
         print(f"twostage: wrote {path} ({result['wall_seconds'] / 60:.1f} min)")
         return result
     names = a.models or study_model_names(a.dims)
@@ -401,8 +450,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result.update(command=command, wall_seconds=round(time.perf_counter() - t0, 1),
                   cpu_seconds=round(time.process_time() - c0, 1), threads=a.threads, torch=torch.__version__,
                   float32_checked=sorted(float32))
-    write_study(result, path, command)
-    print(f"twostage: wrote {path} ({result['wall_seconds'] / 60:.1f} min)")
+    write_study(result, path, command, ship=a.ship)
+    print(f"twostage: wrote {path} ({result['wall_seconds'] / 60:.1f} min){' and shipped it' if a.ship else ''}")
     return result
 
 

@@ -18,8 +18,7 @@ import torch
 from scipy.special import ive
 
 from vaelib.checks import count, fail, number, tensor
-
-LOG_2PI = math.log(2 * math.pi)
+from vaelib.losses import LOG_2PI
 
 
 def _log_ive(v: float, k: np.ndarray) -> np.ndarray:
