@@ -159,6 +159,7 @@ def test_a_failing_cell_fails_the_build(tmp_path):
     src = tmp_path / "src"
     (src / "notebooks").mkdir(parents=True)
     shutil.copytree(ROOT / "docs", src / "docs")
+    shutil.copy(ROOT / "pyproject.toml", src / "pyproject.toml")  # docs/conf.py reads the repository URL there
     (src / "README.md").write_text("# Home\n\nThe [notebook](notebooks/01_broken.ipynb).\n")
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
