@@ -77,7 +77,8 @@ def sample_spread(probs: torch.Tensor) -> float:
     """Mean Euclidean distance over all pairs of rows of ``probs`` (n, 784): how different n images are."""
     tensor(probs, "probs", ndim=2)
     if len(probs) < 2:
-        raise fail("probs", "needs at least 2 rows to compare", f"shape {tuple(probs.shape)}", "two or more images (n, 784)")
+        raise fail("probs", "needs at least 2 rows to compare", f"shape {tuple(probs.shape)}",
+                   "two or more images (n, 784)")
     return torch.pdist(probs.double()).mean().item()
 
 
@@ -89,7 +90,8 @@ def diagnose(model: VAE, x: torch.Tensor, *, binarized: bool = True, seed: int =
     samples). One seeded binarization and one seeded noise stream, so a report is reproducible. Notebook 09."""
     images(x, "x")
     if len(x) < 2:
-        raise fail("x", "needs at least 2 images for the shuffle test", f"shape {tuple(x.shape)}", "two or more images (N, 784)")
+        raise fail("x", "needs at least 2 images for the shuffle test", f"shape {tuple(x.shape)}",
+                   "two or more images (N, 784)")
     threshold = number(threshold, "threshold", low=0.0)
     n_prior, batch_size = count(n_prior, "n_prior", minimum=2), count(batch_size, "batch_size")
     if hasattr(model, "eval"):
