@@ -21,8 +21,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 import torch
+from matplotlib.figure import Figure
 
 import vaelib
 import vaelib.data as data_mod
@@ -31,21 +33,23 @@ import vaelib.sweep as sweep_mod
 import vaelib.twostage as twostage_mod
 from vaelib.checkpoint import save_checkpoint
 from vaelib.classifier import SmallCNN
+from vaelib.data import MNIST
 from vaelib.diagram import training_diagram
 from vaelib.expost import fit_gaussian
 from vaelib.gradients import pathwise_grad, random_quadratic
 from vaelib.losses import DiagonalGaussian
-from vaelib.train import TrainConfig
-from vaelib.data import MNIST
+from vaelib.manifest import MANIFEST
 from vaelib.models import ModelConfig, build_model
 from vaelib.toy import linear_gaussian_1d
+from vaelib.train import TrainConfig
+from vaelib.widgets.elbo import elbo_readout
 
 # Modules (by prefix) and functions ("module.function") that are not swept, each with its reason.
 OPT_OUT: dict[str, str] = {
-    "vaelib.widgets": "widgets: validated in vaelib/widgets (owned by another change)",
     "vaelib.exercises": "exercise checks take a learner's function, not tensors: their inputs are swept by "
                         "tests/test_exercises*.py (owned by another change)",
-    "vaelib.checks": "the validators themselves: their messages are what this sweep asserts; tested in tests/test_faults.py",
+    "vaelib.checks": "the validators themselves: their messages are what this sweep asserts; tested in "
+                     "tests/test_faults.py",
     "vaelib.config.pick": "returns either argument unchanged by design (any value is valid)",
     "vaelib.config.seed_everything": "any int is a valid seed",
     "vaelib.tables.pm": "formats any value for people (NaN is printed as nan, not computed with)",
@@ -59,8 +63,8 @@ OPT_OUT: dict[str, str] = {
     # dataclasses validated in __post_init__ and are tested in tests/test_build.py, test_artefacts.py, test_twostage.py
     **{f"vaelib.{q}": "trains, builds or writes shipped files (minutes to hours): configs are validated in "
                       "__post_init__ and the runs are tested in their own test files"
-       for q in ("build.build", "build.build_classifier", "build.export_half", "build.write_entry",
-                 "build.register_artefact", "artefacts.build", "artefacts.load_or_compute", "artefacts.nb06_values",
+       for q in ("build.build", "build.build_classifier", "build.export_half", "artefacts.build",
+                 "artefacts.load_or_compute", "artefacts.nb06_values",
                  "artefacts.nb07_values", "sweep.run_one", "sweep.run_sweep", "twostage.run_study",
                  "twostage.run_seeds", "twostage.replica", "twostage.write_study", "twostage.two_stage_logpx",
                  "twostage.density_vs_n", "twostage.fit_families", "twostage.split_codes", "twostage.merge_parts",
@@ -72,6 +76,20 @@ OPT_OUT: dict[str, str] = {
                       "bad inputs give raw errors or NaN there today"
        for q in ("twostage.decode_images", "twostage.proposal_logvar", "twostage.choose_proposal",
                  "artefacts.prior_draws", "artefacts.surgery_draws", "pretrained.compare_with_shipped")},
+    # the one writer of pretrained/ and the downloads: no number or tensor argument to sweep, only files and URLs
+    "vaelib.manifest.register_artefact": "writes into pretrained/ under the manifest's lock: covered by "
+                                         "tests/test_manifest.py with a temporary manifest",
+    "vaelib.manifest.ship": "writes into pretrained/ under the manifest's lock: covered by tests/test_manifest.py "
+                            "with a temporary manifest",
+    "vaelib.remote.download": "network download: covered by tests/test_reach.py with a local server",
+    "vaelib.remote.fetch_shipped": "network download of a shipped file: covered by tests/test_reach.py with a local "
+                                   "server",
+    # the explorers' plumbing: a live ipympl canvas or slider widgets, and no number or tensor argument to sweep
+    **{f"vaelib.widgets.ipympl_canvas.{f}": "takes a live ipympl canvas and no number or tensor: covered by "
+                                             "tests/test_ipympl_canvas.py"
+       for f in ("browser_connected", "connect_browser", "set_first_picture", "first_picture")},
+    "vaelib.widgets.latent.follow_mouse": "wires mouse events of a live canvas to two ipywidgets sliders, no number "
+                                          "or tensor: covered by tests/test_widgets_latent.py (press and drag on the map)",
     "vaelib.latent.decode_probs": "per-example map z -> pixel probabilities: NaN in z gives NaN in that row only, "
                                   "like the model's own forward",
 }
@@ -79,7 +97,8 @@ OPT_OUT: dict[str, str] = {
 # Functions whose output is per example (or per element): a NaN or inf in one input gives NaN or inf in that
 # example's output only, which is the right result; checking values there would cost a GPU sync per training
 # step. Their shapes and dtypes are still checked (a wrong one must raise one sentence).
-PROPAGATES_NONFINITE: dict[str, str] = {name: "per-example values: non-finite input stays in its own example" for name in (
+PROPAGATES_NONFINITE: dict[str, str] = {
+    name: "per-example values: non-finite input stays in its own example" for name in (
     "vaelib.losses.kl_std_normal", "vaelib.losses.kl_diag_gaussians", "vaelib.losses.gaussian_log_prob",
     "vaelib.losses.std_normal_log_prob", "vaelib.losses.bernoulli_log_prob", "vaelib.losses.reparameterize",
     "vaelib.losses.reduce_batch", "vaelib.losses.elbo_terms", "vaelib.losses.iwae_log_px", "vaelib.losses.mc_kl",
@@ -87,6 +106,8 @@ PROPAGATES_NONFINITE: dict[str, str] = {name: "per-example values: non-finite in
     "vaelib.vmf.log_bessel_iv", "vaelib.vmf.mean_resultant_length", "vaelib.vmf.vmf_log_normalizer",
     "vaelib.vmf.kl_vmf_uniform", "vaelib.vmf.householder_reflect", "vaelib.toy.exact_elbo",
     "vaelib.toy.kl_to_posterior", "vaelib.mixture.log_mixture_density", "vaelib.scores.pixel_noise",
+    "vaelib.widgets.reparam.square",  # f(z) = sum of z^2 per sample, inside the gradient estimators
+    "vaelib.losses.free_bits_kl",  # a training loss too: a NaN stays in its example, the divergence guard stops the run
     "vaelib.train.training_loss",  # the batch loss: NaN in, NaN out, and the trainer's divergence guard stops it
 )}
 
@@ -118,7 +139,8 @@ VALID: dict[str, Callable[[], Any]] = {
     "mu_q": lambda: _randn(B, D), "logvar_q": lambda: _randn(B, D), "mu_p": lambda: _randn(B, D) + 1,
     "logvar_p": lambda: _randn(B, D) * 0.5, "x_logits": lambda: _randn(B, 784), "log_prior_z": lambda: _randn(B),
     "values": lambda: _randn(B), "a": lambda: _randn(B), "b": lambda: _randn(B), "x": _images,
-    "images": lambda: _images().float() / 255, "y": lambda: torch.arange(B) % 10, "labels": lambda: torch.arange(B) % 10,
+    "images": lambda: _images().float() / 255, "y": lambda: torch.arange(B) % 10,
+    "labels": lambda: torch.arange(B) % 10,
     "k": lambda: 3, "n": lambda: 4, "m": lambda: 3, "d": lambda: 2, "D": lambda: 3, "dim": lambda: 2,
     "model": _vae, "codes": lambda: _randn(40, D), "train": lambda: _randn(40, D), "val": lambda: _randn(20, D),
     "features": lambda: _randn(20, 3), "features_a": lambda: _randn(20, 3), "features_b": lambda: _randn(20, 3) + 1,
@@ -178,14 +200,41 @@ VALID: dict[str, Callable[[], Any]] = {
                                                           for k in ("elbo", "recon", "kl")},
     "rows": lambda: [{"a": 1.0, "b": "x"}], "name": lambda: "mlp-d2",
     "entry": lambda: pretrained_mod.manifest_entry("mlp-d2"),
-    "vaelib.pretrained.load_artefact.name": lambda: "sweep", "vaelib.pretrained.load_eval_values.name": lambda: "mlp-d2",
+    "vaelib.pretrained.load_artefact.name": lambda: "sweep",
+    "vaelib.pretrained.load_eval_values.name": lambda: "mlp-d2",
     "sweep": lambda: sweep_mod.load_sweep(), "by": lambda: "latent_dim", "scales": lambda: (0.5, 1.0),
-    "tensors": lambda: twostage_mod.load_study()[1],
+    "tensors": lambda: twostage_mod.load_study()[1], "result": lambda: twostage_mod.load_study()[0],
+    "vaelib.manifest.entry_problem.folder": lambda: MANIFEST.parent,
+    "fig": lambda: _figure(), "free_bits": lambda: 0.5,
+    "vaelib.losses.free_bits_kl.mu": lambda: _randn(B, D),
+    "vaelib.losses.free_bits_kl.logvar": lambda: _randn(B, D) * 0.1,
+    # the explorers take plain floats (slider values) where the rest of vaelib takes tensors of the same names
+    **{f"vaelib.widgets.{q}": (lambda v=v: v) for q, v in (
+        ("normal_pdf.z", np.linspace(-3.0, 3.0, 7)), ("normal_pdf.mean", 0.0), ("normal_pdf.std", 1.0),
+        ("elbo.posterior_1d.x", 2.5), ("elbo.posterior_1d.a", 1.5), ("elbo.posterior_1d.b", 0.5),
+        ("elbo.posterior_1d.s", 0.8), ("elbo.elbo_readout.q_mean", 0.3), ("elbo.elbo_readout.q_std", 0.6),
+        ("kl.kl_1d.mu", 1.0), ("kl.kl_1d.sigma", 0.5), ("kl.kl_explorer.mu", 1.0), ("kl.kl_explorer.sigma", 0.5),
+        ("latent.decode_point.z1", 0.5), ("latent.decode_point.z2", -1.0), ("reparam.reparam_panel.mu", 1.0),
+        ("reparam.reparam_panel.sigma", 1.0), ("reparam.reparam_panel.n", 3),
+        ("ipympl_canvas.encode_png.pixels", np.zeros((4, 4, 4), np.uint8)))},
+    "vaelib.widgets.elbo.readout_title.r": lambda: elbo_readout(0.3, 0.6),
+    "changed": lambda: "beta = 2", "live": lambda: -90.5, "shipped": lambda: -88.0, "prediction": lambda: -89.0,
+    "unit": lambda: "nats", "vaelib.experiments.recon_with_dims_kept.x": lambda: (_images() > 127).float(),
+    "keep": lambda: torch.tensor([True, False]), "test": lambda: _randn(20, D),
     "vaelib.twostage.study_density.name": lambda: twostage_mod.study_model_names()[0],
 }
 
 _TMP: list[Path] = []
 _TINY = TrainConfig(model=ModelConfig(latent_dim=D, hidden=(8,)), epochs=1, batch_size=4, limit=6)
+
+
+def _figure() -> Figure:
+    """A small labelled line plot outside pyplot (closing pyplot's figures between calls leaves it intact)."""
+    fig = Figure(figsize=(4, 3))
+    ax = fig.add_subplot()
+    ax.plot([0, 1, 2], [0, 1, 4], label="line")
+    ax.set(xlabel="x", ylabel="y", title="a figure")
+    return fig
 
 
 def _state() -> dict[str, Any]:
@@ -314,7 +363,8 @@ def test_bad_inputs_give_a_right_result_or_one_sentence_naming_the_argument(qual
         if name in FREE:
             continue
         for variant, bad in _variants(value).items():
-            call = {k: (bad if k == name else (v.clone() if isinstance(v, torch.Tensor) else v)) for k, v in args.items()}
+            call = {k: (bad if k == name else (v.clone() if isinstance(v, torch.Tensor) else v))
+                    for k, v in args.items()}
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
@@ -342,5 +392,6 @@ def test_the_sweep_sees_every_module_and_every_opt_out_has_a_reason():
     assert len(SWEPT) >= 130, (len(ALL), len(SWEPT))
     assert all(len(why) > 20 for why in (*OPT_OUT.values(), *PROPAGATES_NONFINITE.values()))
     names = {q for q, _ in ALL}
-    stale = [q for q in (*OPT_OUT, *PROPAGATES_NONFINITE) if q not in names and not any(n.startswith(q + ".") for n in names)]
+    stale = [q for q in (*OPT_OUT, *PROPAGATES_NONFINITE)
+             if q not in names and not any(n.startswith(q + ".") for n in names)]
     assert not stale, f"opt-outs for functions that no longer exist: {stale}"

@@ -101,7 +101,7 @@ def test_derangement_is_a_random_permutation_without_fixed_points():
         assert torch.equal(idx.sort().values, torch.arange(n)) and not (idx == torch.arange(n)).any()
     draws = {tuple(derangement(8, torch.Generator().manual_seed(s)).tolist()) for s in range(10)}
     assert len(draws) > 5  # random, not one fixed roll
-    with pytest.raises(ValueError, match="at least 2 images"):
+    with pytest.raises(ValueError, match="n must be >= 2"):
         derangement(1)
 
 

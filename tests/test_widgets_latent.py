@@ -27,10 +27,11 @@ def test_decode_point_returns_the_decoded_probabilities():
     assert ((img > 0) & (img < 1)).all()
 
 
-@pytest.mark.parametrize("z", [(float("nan"), 0.0), (0.0, float("inf")), (-float("inf"), 1.0)])
-def test_decode_point_refuses_coordinates_that_are_not_finite(z):
-    with pytest.raises(ValueError, match=r"^decode_point needs finite coordinates, got \(.*\): pass numbers "
-                                         r"\(the sliders give -3\.\.3\)\.$"):
+@pytest.mark.parametrize("z,name", [((float("nan"), 0.0), "z1"), ((0.0, float("inf")), "z2"),
+                                    ((-float("inf"), 1.0), "z1"), ((1e39, 0.0), "z1"), ((0.0, "1"), "z2")])
+def test_decode_point_refuses_coordinates_that_are_not_finite_numbers_in_range(z, name):
+    message = rf"^{name} must be (a number|finite)[^:]* \(got .*\): pass (a value of|a finite number for) {name}.*\.$"
+    with pytest.raises((ValueError, TypeError), match=message):
         decode_point(tiny_model(), *z)
 
 

@@ -69,11 +69,12 @@ def test_panels_side_by_side_have_no_legends_and_titles_that_fit(context):
     plt.close(fig)
 
 
-@pytest.mark.parametrize("args", [(0.0, 0.0, 3), (0.0, 1.0, 0), (0.0, 1.0, 3, "logvar"), (float("nan"), 1.0, 3),
-                                  (0.0, float("inf"), 3)])
-def test_panel_rejects_bad_input_in_one_sentence(args):
-    with pytest.raises(ValueError, match=r"^reparam_panel needs a finite mu, a finite sigma > 0, n >= 1 and wrt 'mu' "
-                                         r"or 'sigma', got .*: use the sliders' ranges\.$") as err:
+@pytest.mark.parametrize("args,name", [((0.0, 0.0, 3), "sigma"), ((0.0, 1.0, 0), "n"), ((0.0, 1.0, 2.5), "n"),
+                                       ((0.0, 1.0, 3, "logvar"), "wrt"), ((float("nan"), 1.0, 3), "mu"),
+                                       (("1", 1.0, 3), "mu"), ((0.0, float("inf"), 3), "sigma"),
+                                       ((0.0, 1.0, 3, "mu", 0), "batches")])
+def test_panel_rejects_bad_input_in_one_sentence(args, name):
+    with pytest.raises((ValueError, TypeError), match=rf"^{name} must [^:]* \(got .*\): pass .*\.$") as err:
         reparam_panel(*args)
     assert ". " not in str(err.value)  # one sentence
 

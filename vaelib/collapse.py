@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from vaelib.checks import count, fail, images, number, tensor
 from vaelib.data import pixels
 from vaelib.latent import active_units, decode_probs, kl_per_dim
 from vaelib.losses import DiagonalGaussian
@@ -65,8 +66,7 @@ class CollapseReport:
 
 def derangement(n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> torch.Tensor:
     """A random permutation ``idx`` (n,) of range(n) with ``idx[i] != i`` for every i (n >= 2): a random cycle."""
-    if n < 2:
-        raise ValueError(f"A shuffle needs at least 2 images to swap codes between, got {n}: pass more images.")
+    n = count(n, "n", minimum=2)  # a shuffle needs at least 2 images to swap codes between
     order = torch.randperm(n, generator=generator, device=device)
     idx = torch.empty_like(order)
     idx[order] = order.roll(-1)  # image order[i] gets the code of image order[i + 1]
@@ -75,6 +75,10 @@ def derangement(n: int, generator: torch.Generator | None = None, device: torch.
 
 def sample_spread(probs: torch.Tensor) -> float:
     """Mean Euclidean distance over all pairs of rows of ``probs`` (n, 784): how different n images are."""
+    tensor(probs, "probs", ndim=2)
+    if len(probs) < 2:
+        raise fail("probs", "needs at least 2 rows to compare", f"shape {tuple(probs.shape)}",
+                   "two or more images (n, 784)")
     return torch.pdist(probs.double()).mean().item()
 
 
@@ -84,6 +88,12 @@ def diagnose(model: VAE, x: torch.Tensor, *, binarized: bool = True, seed: int =
     """Measure posterior collapse of a Gaussian-posterior VAE on uint8 images ``x`` (N, 784), N >= 2: KL per
     dimension, active units (threshold on Var_x mu_d), the shuffle test and the prior-sample spread (``n_prior``
     samples). One seeded binarization and one seeded noise stream, so a report is reproducible. Notebook 09."""
+    images(x, "x")
+    if len(x) < 2:
+        raise fail("x", "needs at least 2 images for the shuffle test", f"shape {tuple(x.shape)}",
+                   "two or more images (N, 784)")
+    threshold = number(threshold, "threshold", low=0.0)
+    n_prior, batch_size = count(n_prior, "n_prior", minimum=2), count(batch_size, "batch_size")
     if hasattr(model, "eval"):
         model.eval()
     bin_gen = torch.Generator(device=x.device).manual_seed(seed)  # the binarization (as vaelib.latent.encode_dataset)

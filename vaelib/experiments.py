@@ -7,10 +7,12 @@ more than a line of notebook code. Derived in notebooks/05_latent_space.ipynb to
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import torch
 
+from vaelib.checks import count, fail, number, tensor, unit_interval
 from vaelib.expost import fit_mixture, heldout_loglik
 from vaelib.models import VAE
 
@@ -39,8 +41,11 @@ class Comparison:
 
 
 def compare(changed: str, live: float, shipped: float, prediction: float | None, unit: str) -> Comparison:
-    """Print and return the comparison of a live experiment with the notebook's own result."""
-    result = Comparison(changed, float(live), float(shipped), None if prediction is None else float(prediction), unit)
+    """Print and return the comparison of a live experiment with the notebook's own result (a ``prediction`` of
+    None or NaN means the learner has not guessed yet)."""
+    live, shipped = number(live, "live"), number(shipped, "shipped")
+    unset = prediction is None or (isinstance(prediction, numbers.Real) and math.isnan(prediction))
+    result = Comparison(changed, live, shipped, None if unset else number(prediction, "prediction"), unit)
     print(result.text())
     return result
 
@@ -49,6 +54,13 @@ def compare(changed: str, live: float, shipped: float, prediction: float | None,
 def recon_with_dims_kept(model: VAE, x: torch.Tensor, keep: torch.Tensor) -> float:
     """Mean -log p(x|z) (nats) of binary images x (B, 784) decoded from mu(x) with only the dimensions in the boolean
     mask ``keep`` (D,) kept and the others set to the prior mean 0 (notebook 05, section 6)."""
+    tensor(x, "x", ndim=2, last=784)
+    unit_interval(x, "x")
+    tensor(keep, "keep", ndim=1, floating=False, nonempty=False)
+    if keep.dtype != torch.bool or len(keep) != model.latent_dim:
+        raise fail("keep", f"must be a boolean mask of the {model.latent_dim} latent dimensions",
+                   f"a {str(keep.dtype).removeprefix('torch.')} tensor of shape {tuple(keep.shape)}",
+                   f"a torch.bool tensor of shape ({model.latent_dim},)")
     mu = model.encode(x).mu                                  # (B, D)
     z = torch.where(keep.to(mu.device), mu, torch.zeros_like(mu))
     return (-model.log_px_given_z(x, z)).mean().item()
@@ -57,4 +69,10 @@ def recon_with_dims_kept(model: VAE, x: torch.Tensor, keep: torch.Tensor) -> flo
 def mixture_heldout(train: torch.Tensor, test: torch.Tensor, n_components: int, seed: int = 0) -> float:
     """Held-out mean log-density (nats per code) of test codes (M, D) under a K-component full-covariance mixture
     fitted by EM to train codes (N, D), through ``vaelib.expost.fit_mixture`` as notebook 08's study (section 4)."""
+    n_components = count(n_components, "n_components")
+    tensor(train, "train", ndim=2)
+    tensor(test, "test", ndim=2, last=train.shape[1])
+    if len(train) < max(2, n_components):
+        raise fail("train", f"needs at least {max(2, n_components)} codes for {n_components} components",
+                   f"{len(train)}", "more training codes or fewer components")
     return heldout_loglik(fit_mixture(train, n_components, seed=seed), test)[0]

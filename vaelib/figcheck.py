@@ -45,6 +45,8 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 from matplotlib.transforms import Bbox, Transform, offset_copy
 
+from vaelib.checks import number
+
 ENV = "VAELIB_FIGCHECK"
 MIN_PLOT_PX = (150.0, 100.0)  # smallest plot area (width, height) in CSS px as displayed
 MIN_TEXT_PX = 9.0  # smallest font size in CSS px as displayed (a figure wider than the output area is shrunk)
@@ -310,6 +312,7 @@ def below_x_labels(ax: Axes, gap_pt: float = 4.0) -> Transform:
 
     ``vaelib.plots.legend_outside(ax, "below")`` anchors its legend here; ``talk_copy`` measures again.
     """
+    gap_pt = number(gap_pt, "gap_pt", low=0.0)
     fig = ax.figure
     renderer = fig.canvas.get_renderer()
     xaxis = ax.xaxis.get_tightbbox(renderer)  # tick labels and x label, display pixels

@@ -19,7 +19,7 @@ from typing import Any, Literal, Protocol
 import torch
 import torch.nn.functional as F
 
-from vaelib.checks import broadcastable, count, fail, tensor
+from vaelib.checks import broadcastable, count, fail, number, same_shape, tensor
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -220,7 +220,13 @@ def elbo_terms(model: LatentVariableModel, x: torch.Tensor, generator: torch.Gen
 def free_bits_kl(mu: torch.Tensor, logvar: torch.Tensor, free_bits: float) -> torch.Tensor:
     """The KL term of the free-bits objective (Kingma et al., 2016), per example ``(B,)``: each latent dimension d
     whose KL, averaged over the batch, is below ``free_bits`` nats counts as exactly ``free_bits`` (no gradient),
-    so its batch mean is sum_d max(free_bits, mean_b KL_bd). A training objective, not a bound. Notebook 09."""
+    so its batch mean is sum_d max(free_bits, mean_b KL_bd). A training objective, not a bound. Notebook 09.
+    Shapes and dtypes are checked, values are not (no sync per training step): a NaN stays in its own example,
+    and the trainer's divergence guard stops the run."""
+    tensor(mu, "mu", ndim=2, finite=False, nonempty=False)
+    tensor(logvar, "logvar", ndim=2, finite=False, nonempty=False)
+    same_shape(mu, logvar, "mu", "logvar")
+    free_bits = number(free_bits, "free_bits", low=0.0)
     kl_bd = kl_std_normal(mu.unsqueeze(-1), logvar.unsqueeze(-1))  # (B, D): one KL per example and dimension
     below = kl_bd.mean(0) < free_bits  # (D,)
     return torch.where(below, torch.full_like(kl_bd, free_bits), kl_bd).sum(-1)

@@ -27,6 +27,7 @@ from matplotlib.artist import Artist
 from matplotlib.figure import Figure
 
 from vaelib import figcheck
+from vaelib.checks import count, number
 from vaelib.plots import FIGSIZE, figsize
 from vaelib.widgets.ipympl_canvas import BlitCanvas, encode_png, live_canvas, set_first_picture
 
@@ -39,6 +40,7 @@ DIRECT_FRAME_S = 0.05  # a change this long after the last frame is drawn at onc
 
 def normal_pdf(z: np.ndarray, mean: float, std: float) -> np.ndarray:
     """Density of N(mean, std^2) at each z: the curves of the ELBO and KL explorers (notebooks 01, 02)."""
+    mean, std = number(mean, "mean"), number(std, "std", low=0.0, strict_low=True)
     return np.exp(-0.5 * ((z - mean) / std) ** 2) / (std * math.sqrt(2 * math.pi))
 
 
@@ -49,6 +51,7 @@ def new_figure(width: float = 1.0, height: float = 1.0) -> Figure:
     "talk" (``set_theme("talk")``, ``VAELIB_TALK=1``) it grows with the fonts, and so does its width cap
     (``MAX_WIDTH`` times the same factor), so the explorers are lecture-sized too.
     """
+    width, height = number(width, "width", low=0.0, strict_low=True), number(height, "height", low=0.0, strict_low=True)
     w, h = FIGSIZE["notebook"]
     return Figure(figsize=figsize(panel=(w * width, h * height)), layout="constrained")
 
@@ -61,6 +64,7 @@ def freeze_layout(fig: Figure) -> None:
 
 def figure_png(fig: Figure, scale: int = PNG_SCALE) -> bytes:
     """The figure as PNG bytes at ``scale`` times its dpi."""
+    scale = count(scale, "scale")
     with io.BytesIO() as buf:
         fig.savefig(buf, format="png", dpi=scale * fig.dpi)
         return buf.getvalue()

@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from vaelib.checks import number
 from vaelib.plots import legend_outside
 from vaelib.toy import exact_elbo, linear_gaussian_1d
 from vaelib.widgets import LiveFigure, new_figure, normal_pdf
@@ -35,6 +36,7 @@ class ELBOReadout:
 
 def posterior_1d(x: float, a: float, b: float, s: float) -> tuple[float, float]:
     """Mean and std of the exact posterior p(z | x) of the 1-D linear Gaussian (``vaelib.toy``)."""
+    x = number(x, "x")
     post_mean, post_cov = linear_gaussian_1d(a, b, s).posterior(torch.tensor([[float(x)]], dtype=torch.float64))
     return post_mean.item(), math.sqrt(post_cov.item())
 
@@ -42,10 +44,8 @@ def posterior_1d(x: float, a: float, b: float, s: float) -> tuple[float, float]:
 def elbo_readout(q_mean: float, q_std: float, x: float = DEFAULTS["x"], a: float = DEFAULTS["a"],
                  b: float = DEFAULTS["b"], s: float = DEFAULTS["s"], ax: plt.Axes | None = None) -> ELBOReadout:
     """Exact ELBO(q), log p(x) and their gap for q = N(q_mean, q_std^2); draws prior, posterior and q on ``ax``."""
-    if not (math.isfinite(q_mean) and math.isfinite(q_std) and q_std > 0):
-        raise ValueError(f"elbo_readout needs a finite mean q_mean and a finite standard deviation q_std > 0, got "
-                         f"q_mean={q_mean}, q_std={q_std}: pick them in the sliders' ranges (q std "
-                         f"{Q_STD_MIN} to {Q_STD_MAX}).")
+    q_mean, q_std = number(q_mean, "q_mean"), number(q_std, "q_std", low=0.0, strict_low=True)
+    x = number(x, "x")
     model = linear_gaussian_1d(a, b, s)
     xt = torch.tensor([[float(x)]], dtype=torch.float64)  # (1, 1)
     mu = torch.tensor([[float(q_mean)]], dtype=torch.float64)  # (1, 1)

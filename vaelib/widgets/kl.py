@@ -15,6 +15,7 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Polygon
 
+from vaelib.checks import count, number
 from vaelib.losses import kl_std_normal
 from vaelib.plots import get_axes, legend_outside
 from vaelib.widgets import LiveFigure, new_figure, normal_pdf
@@ -25,9 +26,7 @@ KL_LEVELS = [0, 0.1, 0.25, 0.5, 1, 2, 3, 4, 6, 8]  # contour levels of plot_kl_s
 
 def kl_1d(mu: float, sigma: float) -> float:
     """KL(N(mu, sigma^2) || N(0, 1)) in nats, through ``vaelib.losses.kl_std_normal``."""
-    if not (math.isfinite(mu) and math.isfinite(sigma) and sigma > 0):
-        raise ValueError(f"kl_1d needs a finite mean mu and a finite standard deviation sigma > 0, got mu={mu}, "
-                         f"sigma={sigma}: from a log-variance, pass sigma = exp(logvar / 2).")
+    mu, sigma = number(mu, "mu"), number(sigma, "sigma", low=0.0, strict_low=True)  # from a logvar: exp(logvar / 2)
     mu_t = torch.tensor([mu], dtype=torch.float64)  # (D=1,)
     logvar_t = torch.tensor([2.0 * math.log(sigma)], dtype=torch.float64)
     return float(kl_std_normal(mu_t, logvar_t))
@@ -73,6 +72,9 @@ class KLView:
 
 def kl_surface(mu_max: float = 3.0, logvar_max: float = 3.0, n: int = 201) -> tuple[np.ndarray, ...]:
     """KL on an n x n grid over mu in [-mu_max, mu_max], logvar in [-logvar_max, logvar_max]: (M, L, KL)."""
+    mu_max = number(mu_max, "mu_max", low=0.0, strict_low=True)
+    logvar_max = number(logvar_max, "logvar_max", low=0.0, strict_low=True)
+    n = count(n, "n", minimum=2)
     mu = torch.linspace(-mu_max, mu_max, n, dtype=torch.float64)
     logvar = torch.linspace(-logvar_max, logvar_max, n, dtype=torch.float64)
     M, L = torch.meshgrid(mu, logvar, indexing="xy")  # (n, n): rows vary logvar, columns vary mu

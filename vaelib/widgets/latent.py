@@ -7,8 +7,6 @@ the sliders update while dragged, and pressing or dragging the mouse on the map 
 """
 from __future__ import annotations
 
-import math
-
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
@@ -16,6 +14,7 @@ import torch
 from matplotlib.backend_bases import MouseButton
 
 from vaelib import figcheck
+from vaelib.checks import number
 from vaelib.latent import decode_probs, latent_scatter
 from vaelib.models import VAE
 from vaelib.widgets import LiveFigure, new_figure
@@ -24,9 +23,7 @@ from vaelib.widgets import LiveFigure, new_figure
 def decode_point(model: VAE, z1: float, z2: float, axes: tuple[plt.Axes, plt.Axes] | None = None,
                  mu: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> torch.Tensor:
     """Decode the 2-D latent (z1, z2) to pixel probabilities (784,); optionally draw scatter + marker and image."""
-    if not (math.isfinite(z1) and math.isfinite(z2)):
-        raise ValueError(f"decode_point needs finite coordinates, got ({z1}, {z2}): pass numbers (the sliders give "
-                         f"-3..3).")
+    z1, z2 = number(z1, "z1", low=-1e4, high=1e4), number(z2, "z2", low=-1e4, high=1e4)  # the sliders give -3..3
     device = next(model.parameters()).device
     z = torch.tensor([[z1, z2]], dtype=torch.float32, device=device)  # (1, 2)
     image = decode_probs(model, z)[0].cpu()  # (784,)
@@ -81,6 +78,7 @@ def follow_mouse(view: LatentView, sliders: tuple[widgets.FloatSlider, widgets.F
 def make_latent_widget(model: VAE, mu: torch.Tensor | None = None, labels: torch.Tensor | None = None,
                        lim: float = 3.0) -> LiveFigure:
     """Two sliders (z1, z2) above the live map and decoded digit; the mouse on the map moves the point too."""
+    lim = number(lim, "lim", low=0.0, strict_low=True)
     style = {"description_width": "30px"}
     s1 = widgets.FloatSlider(value=0.0, min=-lim, max=lim, step=0.05, description="z1", style=style)
     s2 = widgets.FloatSlider(value=0.0, min=-lim, max=lim, step=0.05, description="z2", style=style)

@@ -8,7 +8,6 @@ and fixed bins, so moving a slider shows the spread change instead of the axes r
 """
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 import ipywidgets as widgets
@@ -17,6 +16,7 @@ import numpy as np
 import torch
 from IPython.display import display
 
+from vaelib.checks import count, fail, number
 from vaelib.gradients import batch_means, pathwise_grad, score_function_grad
 from vaelib.widgets import LiveFigure, new_figure
 
@@ -39,9 +39,10 @@ def reparam_panel(mu: float, sigma: float, n: int, wrt: Literal["mu", "sigma"] =
     On ``ax`` it draws no legend (the caller puts one beside its figure: ``legend_outside``) and a
     short title, "n = 3 per batch", that fits above narrow side-by-side panels.
     """
-    if not (math.isfinite(mu) and math.isfinite(sigma) and sigma > 0 and n >= 1 and wrt in ("mu", "sigma")):
-        raise ValueError(f"reparam_panel needs a finite mu, a finite sigma > 0, n >= 1 and wrt 'mu' or 'sigma', got "
-                         f"mu={mu}, sigma={sigma}, n={n}, wrt={wrt!r}: use the sliders' ranges.")
+    mu, sigma = number(mu, "mu"), number(sigma, "sigma", low=0.0, strict_low=True)
+    n, batches = count(n, "n"), count(batches, "batches", minimum=2)  # two batches at least: a std over batches
+    if wrt not in ("mu", "sigma"):
+        raise fail("wrt", "must be 'mu' or 'sigma'", repr(wrt), "wrt='mu' or wrt='sigma' (the gradient's parameter)")
     gen = torch.Generator().manual_seed(seed)
     m = torch.tensor([mu], dtype=torch.float64)
     s = torch.tensor([sigma], dtype=torch.float64)
@@ -107,6 +108,7 @@ class ReparamView:
 
 def make_reparam_widget(batches: int = 400) -> LiveFigure:
     """Sliders for mu, sigma, n and the parameter above the live ``ReparamView``; displays it and returns it."""
+    batches = count(batches, "batches", minimum=2)
     controls = [
         widgets.FloatSlider(value=1.0, min=-3.0, max=3.0, step=0.1, description="μ"),
         widgets.FloatSlider(value=1.0, min=0.1, max=3.0, step=0.1, description="σ"),
