@@ -75,7 +75,7 @@ def session(lab):
 def test_terminal_ends_with_the_token_url_of_the_first_notebook(lab):
     first = _notebooks()[0].name
     lines = [ln.strip() for ln in lab.terminal().splitlines() if ln.strip()]
-    assert lines[-1] == lab.url, f"the last line is not the token URL:\n" + "\n".join(lines[-8:])
+    assert lines[-1] == lab.url, "the last line is not the token URL:\n" + "\n".join(lines[-8:])
     assert f"/lab/tree/{first}?token=" in lab.url, f"the URL does not open {first}: {lab.url}"
     assert any(f"notebooks/{first}: start there" in ln for ln in lines[:-1]), \
         "the terminal does not name the notebook to open first:\n" + "\n".join(lines[-8:])

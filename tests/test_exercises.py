@@ -20,8 +20,16 @@ from torch.distributions import Normal, kl_divergence
 
 from vaelib.exercises import core, nb01
 from vaelib.exercises.core import NOT_ATTEMPTED, PASSED, TAMPERED, WRONG, Feedback, exercise, passed
-from vaelib.exercises.editions import (EditionError, check_cell, check_edition, instructor_edition, solution_cell,
-                                       solution_code, stub_cell, validate)
+from vaelib.exercises.editions import (
+    EditionError,
+    check_cell,
+    check_edition,
+    instructor_edition,
+    solution_cell,
+    solution_code,
+    stub_cell,
+    validate,
+)
 from vaelib.toy import exact_elbo, linear_gaussian_1d
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -27,17 +27,17 @@ import vaelib.data as data_mod
 import vaelib.pretrained as pretrained_mod
 import vaelib.train as train_mod
 import vaelib.twostage as twostage_mod
+from vaelib.build import main as build_main
 from vaelib.checkpoint import CheckpointError, file_digest, load_checkpoint, load_model_state, save_checkpoint
 from vaelib.config import PRETRAINED_DIR, data_root, runs_dir
 from vaelib.data import MNIST_MD5, DataError, load_mnist
 from vaelib.evaluate import evaluate, mean_se
 from vaelib.expost import fit_mixture, select_mixture
-from vaelib.scores import frechet_distance
 from vaelib.latent import encode_dataset
-from vaelib.build import main as build_main
 from vaelib.losses import iwae_log_px, kl_std_normal, reparameterize
 from vaelib.models import ModelConfig, build_model
 from vaelib.pretrained import PretrainedError, load_or_train, load_pretrained
+from vaelib.scores import frechet_distance
 from vaelib.train import TrainConfig, TrainingDiverged, model_from_checkpoint, train
 
 TINY = TrainConfig(model=ModelConfig(latent_dim=3, hidden=(16,)), epochs=2, batch_size=100, seed=3)

@@ -7,9 +7,21 @@ import pytest
 import torch
 from scipy.stats import norm
 
-from vaelib.latent import (active_units, decode_probs, draw_posteriors, encode_dataset, interpolate, knn_accuracy,
-                           kl_bars, kl_per_dim, latent_scatter, normal_quantiles, posterior_std, quantile_grid,
-                           unit_activity)
+from vaelib.latent import (
+    active_units,
+    decode_probs,
+    draw_posteriors,
+    encode_dataset,
+    interpolate,
+    kl_bars,
+    kl_per_dim,
+    knn_accuracy,
+    latent_scatter,
+    normal_quantiles,
+    posterior_std,
+    quantile_grid,
+    unit_activity,
+)
 from vaelib.losses import DiagonalGaussian, kl_std_normal
 from vaelib.models import ModelConfig, build_model
 

@@ -24,8 +24,16 @@ from typing import Any, Literal
 import torch
 from tqdm.auto import tqdm
 
-from vaelib.checkpoint import (CheckpointError, check_config, checkpoint_lock, load_checkpoint, load_model_state,
-                               nonfinite_tensors, required, save_checkpoint)
+from vaelib.checkpoint import (
+    CheckpointError,
+    check_config,
+    checkpoint_lock,
+    load_checkpoint,
+    load_model_state,
+    nonfinite_tensors,
+    required,
+    save_checkpoint,
+)
 from vaelib.checks import images, number, tensor
 from vaelib.config import PRETRAINED_DIR, get_device, runs_dir
 from vaelib.data import MNIST, DataError, batch_indices, grey, load_mnist, pixels

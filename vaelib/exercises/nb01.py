@@ -15,10 +15,20 @@ import torch
 from torch.distributions import Normal, kl_divergence
 
 from vaelib.exercises.cases import answer_tensor, judge_all
-from vaelib.exercises.core import (Feedback, Mistake, NotAttempted, Wrong, as_float, call, exercise, fmt, match, passed,
-                                   wrong)
+from vaelib.exercises.core import (
+    Feedback,
+    Mistake,
+    NotAttempted,
+    Wrong,
+    as_float,
+    call,
+    exercise,
+    fmt,
+    match,
+    passed,
+    wrong,
+)
 from vaelib.toy import LinearGaussian, exact_elbo, linear_gaussian_1d
-
 
 NOTEBOOK = {"x": -1.0, "a": 1.5, "b": 0.5, "s": 0.8}  # section 4's model and the new observation x' of exercises 1, 4
 

@@ -15,8 +15,19 @@ import torch
 from torch.distributions import Independent, Normal, kl_divergence
 
 from vaelib.exercises.cases import NO_AUTOGRAD, answer_tensor, forbidden_call, judge_all
-from vaelib.exercises.core import (Feedback, Mistake, Wrong, as_estimate, as_pair, call, close, exercise, fmt, match,
-                                   passed)
+from vaelib.exercises.core import (
+    Feedback,
+    Mistake,
+    Wrong,
+    as_estimate,
+    as_pair,
+    call,
+    close,
+    exercise,
+    fmt,
+    match,
+    passed,
+)
 from vaelib.tables import format_mean_se
 
 F64 = torch.float64

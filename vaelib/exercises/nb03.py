@@ -16,8 +16,20 @@ import torch
 from torch.distributions import Laplace, Normal
 
 from vaelib.exercises.cases import NO_AUTOGRAD, answer_tensor, finite, forbidden_call, judge_all, with_grads
-from vaelib.exercises.core import (Feedback, Mistake, Wrong, as_pair, as_tensor, call, close, exercise, fmt, match,
-                                   passed, wrong)
+from vaelib.exercises.core import (
+    Feedback,
+    Mistake,
+    Wrong,
+    as_pair,
+    as_tensor,
+    call,
+    close,
+    exercise,
+    fmt,
+    match,
+    passed,
+    wrong,
+)
 from vaelib.gradients import pathwise_grad, random_quadratic
 from vaelib.tables import format_mean_se
 

@@ -14,8 +14,20 @@ import torch
 from torch.distributions import Independent, Normal
 
 from vaelib.exercises.cases import answer_tensor, finite, judge_all
-from vaelib.exercises.core import (Feedback, Mistake, NotAttempted, Wrong, as_estimate, call, close, exercise, fmt,
-                                   match, passed, wrong)
+from vaelib.exercises.core import (
+    Feedback,
+    Mistake,
+    NotAttempted,
+    Wrong,
+    as_estimate,
+    call,
+    close,
+    exercise,
+    fmt,
+    match,
+    passed,
+    wrong,
+)
 
 F64 = torch.float64
 
