@@ -311,7 +311,8 @@ class Timing:
 
 def format_table(timings: list[Timing], title: str = "") -> str:
     """The latency table: one row per control, median and 90th percentile in ms."""
-    rows = [f"{title}" if title else "", f"{'notebook':<30} {'control':<14} {'steps':>5} {'median ms':>10} {'p90 ms':>8}"]
+    rows = [f"{title}" if title else "", f"{'notebook':<30} {'control':<14} {'steps':>5} {'median ms':>10} "
+                                         f"{'p90 ms':>8}"]
     for t in timings:
         rows.append(f"{t.notebook:<30} {t.control:<14} {len(t.samples):>5} {t.median:>10.0f} {t.p90:>8.0f}")
     return "\n".join(r for r in rows if r)
@@ -396,7 +397,8 @@ class LabSession:
         self.page.evaluate(ARM_JS, {"name": name, "index": index})
         act()
         self.page.wait_for_function("() => window.__probe.t1 !== null", timeout=timeout_s * 1000, polling=50)
-        probe = self.page.evaluate("() => ({t0: window.__probe.t0, t1: window.__probe.t1, polled: window.__probe.polled})")
+        probe = self.page.evaluate("() => ({t0: window.__probe.t0, t1: window.__probe.t1, polled: "
+                                   "window.__probe.polled})")
         self.polled += probe["polled"]
         return probe["t1"] - probe["t0"]
 

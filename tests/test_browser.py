@@ -26,7 +26,8 @@ pytestmark = pytest.mark.slow  # JupyterLab in Chromium: end-to-end, minutes
 RUN_TIMEOUT_S = 600  # one notebook's Run All, smoke mode, on a slow shared CPU
 STEPS = 10  # keyboard steps per slider: enough for a median and a 90th percentile
 
-playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+playwright_api = pytest.importorskip("playwright.sync_api",
+                                     reason="playwright is not installed (pip install playwright)")
 if not CHROMIUM.exists():
     pytest.skip(f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium)", allow_module_level=True)
 

@@ -280,7 +280,8 @@ def test_solutions_stay_folded_in_the_browser(site, page):
     for i in range(details.count()):
         d = details.nth(i)
         assert not d.evaluate("e => e.open"), f"{name}: solution {i} is open"
-        hidden = d.evaluate("e => [...e.children].filter(c => c.tagName !== 'SUMMARY').every(c => !c.checkVisibility())")
+        hidden = d.evaluate("e => [...e.children].filter(c => c.tagName !== 'SUMMARY').every(c => "
+                            "!c.checkVisibility())")
         assert hidden, f"{name}: solution {i}'s content is visible while folded"
     details.first.locator("summary").click()
     assert details.first.evaluate("e => e.open"), f"{name}: clicking the summary does not open the solution"

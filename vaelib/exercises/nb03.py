@@ -64,7 +64,8 @@ def check_score_grad(score_grad: Callable[..., Any]) -> Feedback:
         logvar = torch.rand(d, generator=g, dtype=F64) * 2.0 - 1.2  # sigma from 0.55 to 1.2: sigma, sigma^2 differ
         eps = torch.randn(n, d, generator=g, dtype=F64)
         out = forbidden_call(score_grad, call, quad, mu.clone(), logvar.clone(), eps.clone(), name="score_grad",
-                             targets=NO_AUTOGRAD, reason="use only values of f (the check compares with autograd itself).")
+                             targets=NO_AUTOGRAD, reason="use only values of f (the check compares with "
+                                                         "autograd itself).")
         g_mu, g_lv = as_pair(out, "score_grad", "(d/dμ, d/dlogvar)")
         for part, name in ((g_mu, "d/dμ"), (g_lv, "d/dlogvar")):
             if isinstance(part, torch.Tensor) and tuple(part.shape) == (d,):
@@ -118,18 +119,21 @@ def check_loo_baseline(loo_baseline: Callable[..., Any]) -> Feedback:
         fz = torch.randn(n, generator=g, dtype=F64) * 3 + 2  # (n,) values of f
         out = call(loo_baseline, fz.clone(), name="loo_baseline")
         if isinstance(out, torch.Tensor) and out.numel() == 1:
-            raise Wrong("`loo_baseline` returned one number. The plain mean includes f(z_i) itself, which correlates the "
-                        "baseline with sample i's own score and biases the estimator (by the factor (n − 1)/n). Give "
-                        "each sample the mean of the other n − 1 values: shape (n,).")
+            raise Wrong("`loo_baseline` returned one number. The plain mean includes f(z_i) itself, which correlates "
+                        "the baseline with sample i's own score and biases the estimator (by the factor (n − 1)/n). "
+                        "Give each sample the mean of the other n − 1 values: shape (n,).")
         answer, rtol = answer_tensor(out, "loo_baseline(fz)", shape=(n,))
         ref = torch.stack([torch.cat([fz[:i], fz[i + 1:]]).mean() for i in range(n)])  # brute force
         total = fz.sum()
         mistakes = [
             Mistake(fz.mean().expand(n), "That is the plain mean, which includes f(z_i) itself: the baseline then "
-                                         "depends on sample i and the estimator is biased (by (n − 1)/n). Leave f(z_i) out."),
+                                         "depends on sample i and the estimator is biased (by (n − 1)/n). "
+                                         "Leave f(z_i) out."),
             Mistake((total - fz) / n, "Divide the sum of the others by n − 1, the number of other samples, not by n."),
-            Mistake(total.expand(n) / (n - 1), "Subtract f(z_i) from the sum first: the baseline of sample i leaves it out."),
-            Mistake(fz - ref, "You returned f(z_i) − b_i; return the baseline b_i itself (the estimator subtracts it)."),
+            Mistake(total.expand(n) / (n - 1), "Subtract f(z_i) from the sum first: "
+                                               "the baseline of sample i leaves it out."),
+            Mistake(fz - ref, "You returned f(z_i) − b_i; "
+                              "return the baseline b_i itself (the estimator subtracts it)."),
             Mistake(torch.zeros(n, dtype=F64), "A baseline of 0 is the plain score-function estimator; use the mean of "
                                                "the other samples' f."),
         ]

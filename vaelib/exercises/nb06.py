@@ -175,7 +175,8 @@ def _judge_rev_kl(rev_kl: Any, log_q: Callable[[torch.Tensor], torch.Tensor]) ->
                     "use n = 2,000 and your `reverse_kl`.")
     if abs(est - ref) > 5 * math.hypot(se, ref_se):
         raise Wrong(f"`rev_kl` = {fmt(est)} is more than 5 standard errors from the check's own estimate "
-                    f"{fmt(ref)} for the 2-D model's q(z): pass `lambda z: log_mixture_density(z, mu2, lv2)` and D = 2.")
+                    f"{fmt(ref)} for the 2-D model's q(z): pass `lambda z: log_mixture_density(z, mu2, "
+                    "lv2)` and D = 2.")
     return passed(f"KL(p ‖ q) = {fmt(est)} ± {fmt(se)} for the 2-D model's q(z).")
 
 
