@@ -80,7 +80,8 @@ def test_terminal_ends_with_the_token_url_of_the_first_notebook(lab):
     assert f"/lab/tree/{first}?token=" in lab.url, f"the URL does not open {first}: {lab.url}"
     assert any(f"notebooks/{first}: start there" in ln for ln in lines[:-1]), \
         "the terminal does not name the notebook to open first:\n" + "\n".join(lines[-8:])
-    assert not any(re.match(r"\[[IW] ", ln) for ln in lines), "info or warning logs around the URL:\n" + "\n".join(lines)
+    assert not any(re.match(r"\[[IW] ", ln) for ln in lines), \
+        "info or warning logs around the URL:\n" + "\n".join(lines)
     if os.getuid() == 0:
         assert any("--allow-root" in ln for ln in lines), "running as root, but the terminal does not say so"
 

@@ -397,8 +397,7 @@ def _exec_cells(nb, role, namespace):
     """Execute the notebook-01 exercise cells of one role (stub or solution code) in a namespace, then the checks."""
     out = {}
     for cell in nb.cells:
-        tags, ex = cell.metadata.get("tags", []), cell.metadata.get("exercise")
-        if role in tags:
+        if role in cell.metadata.get("tags", []):
             exec(solution_code(cell) if role == "solution" else cell.source, namespace)
     for cell in nb.cells:
         if "check" in cell.metadata.get("tags", []):

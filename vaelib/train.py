@@ -149,7 +149,8 @@ def training_loss(model: VAE, cfg: TrainConfig, x: torch.Tensor, gen: torch.Gene
 
     loss = mean_b [recon_b + beta * kl_b (/ D with kl_reduction="mean") + z_penalty ||z_b||^2 / 2]
            + decoder_l2 * sum of squared decoder weights,
-    where with ``free_bits`` > 0 kl_b is the free-bits KL (``vaelib.losses.free_bits_kl``); the history keeps the true KL.
+    where with ``free_bits`` > 0 kl_b is the free-bits KL (``vaelib.losses.free_bits_kl``); the history keeps the
+    true KL.
     """
     tensor(x, "x", ndim=2, last=784, finite=False)
     beta = number(beta, "beta", low=0.0)
@@ -232,13 +233,15 @@ def _run(cfg: TrainConfig, data: MNIST, device: torch.device, checkpoint: Path |
         weights, history, start = required(state, checkpoint, "model", "history", "epoch")
         load_model_state(model, weights, checkpoint)
         if start >= cfg.epochs:
-            _announce(f"train: {checkpoint.name} already holds all {cfg.epochs} epochs of this config; nothing to do", progress)
+            _announce(f"train: {checkpoint.name} already holds all {cfg.epochs} epochs of this config; nothing to do",
+                      progress)
             return TrainResult(model.eval(), history, cfg, "loaded", checkpoint)
         opt_state, rng = required(state, checkpoint, "optimizer", "rng")
         bad = nonfinite_tensors(opt_state)
         if bad:
-            raise CheckpointError(f"{checkpoint} holds a non-finite optimizer state (NaN or inf in {', '.join(bad[:3])}): "
-                                  "it comes from a diverged run; pass another output path to train afresh.")
+            raise CheckpointError(f"{checkpoint} holds a non-finite optimizer state "
+                                  f"(NaN or inf in {', '.join(bad[:3])}): it comes from a diverged run; "
+                                  "pass another output path to train afresh.")
         opt.load_state_dict(opt_state)
         gen.set_state(rng["generator"].cpu())
         source = "resumed"
@@ -336,7 +339,8 @@ def _normalized(state: dict[str, Any], path: str | Path) -> dict[str, Any]:
         state["config"] = TrainConfig.from_dict(config).to_dict()
     except (TypeError, KeyError, ValueError, AttributeError) as err:
         raise CheckpointError(f"{path} holds a training config this version of vaelib cannot read "
-                              f"({type(err).__name__}: {str(err).rstrip('.')}); pass a checkpoint written by this version's trainer.") from None
+                              f"({type(err).__name__}: {str(err).rstrip('.')}); "
+                              "pass a checkpoint written by this version's trainer.") from None
     return state
 
 

@@ -3,9 +3,9 @@
 Each check builds its own inputs (float64) twice, with a fixed seed and sizes and with a seed and sizes drawn when
 it runs (``vaelib.exercises.cases``), and a reference that does not share the learner's
 formula: per-sample gradients of ``torch.distributions`` log-densities by autograd, the exact leave-one-out
-mean, the same seeded Laplace draws (or, for noise drawn
-another way, a Kolmogorov-Smirnov distance and E|eps| = 1 within 4 standard errors), the log-normal's exact moments. The usual mistaken
-formulas are evaluated on the same inputs, so that a wrong answer gets the hint that names its mistake.
+mean, the same seeded Laplace draws (or, for noise drawn another way, a Kolmogorov-Smirnov distance and
+E|eps| = 1 within 4 standard errors), the log-normal's exact moments. The usual mistaken formulas are evaluated
+on the same inputs, so that a wrong answer gets the hint that names its mistake.
 """
 from __future__ import annotations
 
@@ -44,7 +44,8 @@ def _square(z: torch.Tensor) -> torch.Tensor:
 
 def _score_reference(f: Callable[[torch.Tensor], torch.Tensor], mu: torch.Tensor, logvar: torch.Tensor,
                      eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-sample f(z) * grad log q(z) w.r.t. (mu, logvar), the score by autograd on ``Normal.log_prob``: (n, D) each."""
+    """Per-sample f(z) * grad log q(z) w.r.t. (mu, logvar), the score by autograd on ``Normal.log_prob``:
+    (n, D) each."""
     n = eps.shape[0]
     m = mu.expand(n, -1).clone().requires_grad_(True)  # (n, D): one copy per sample gives per-sample gradients
     lv = logvar.expand(n, -1).clone().requires_grad_(True)
@@ -222,7 +223,8 @@ def check_laplace_eps(laplace_eps: Callable[..., Any]) -> Feedback:
 
 
 def _laplace_gradient(eps: torch.Tensor) -> str:
-    """A sentence: the pathwise gradient of E[z^2] for z = mu + b * eps with the learner's noise, against (2 mu, 4 b)."""
+    """A sentence: the pathwise gradient of E[z^2] for z = mu + b * eps with the learner's noise, against
+    (2 mu, 4 b)."""
     mu, b = torch.tensor([0.7], dtype=F64), torch.tensor([1.3], dtype=F64)
     g_mu, g_b = pathwise_grad(_square, mu, b, len(eps), eps=eps)  # (n, 1) each
     n = len(eps)

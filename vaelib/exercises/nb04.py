@@ -1,9 +1,10 @@
 """Checks for the exercises of notebooks/04_mnist_vae.ipynb (a VAE's per-image numbers on binary images).
 
 Each check builds its own small random VAE (``vaelib.models``, float64) and binary images drawn from it twice, with
-a fixed seed and sizes and with a seed and sizes drawn when it runs (``vaelib.exercises.cases``), computes the reference with ``torch.distributions``, and what the usual mistaken formulas give on
-the same inputs, so that a wrong answer gets the hint that names its mistake. The IWAE check also runs the
-learner's bound on a 1-D-latent model whose log p(x) it computes exactly by quadrature.
+a fixed seed and sizes and with a seed and sizes drawn when it runs (``vaelib.exercises.cases``), computes the
+reference with ``torch.distributions``, and what the usual mistaken formulas give on the same inputs, so that a
+wrong answer gets the hint that names its mistake. The IWAE check also runs the learner's bound on a 1-D-latent
+model whose log p(x) it computes exactly by quadrature.
 """
 from __future__ import annotations
 

@@ -21,7 +21,8 @@ from vaelib.exercises.cases import answer_tensor, forbidden_call, judge_all
 from vaelib.exercises.core import Feedback, Mistake, Wrong, call, exercise, match, passed
 
 F64 = torch.float64
-_NO_KL_PER_DIM = [(latent, "kl_per_dim", "vaelib.latent.kl_per_dim"), (latent, "kl_std_normal", "vaelib.latent.kl_per_dim")]
+_NO_KL_PER_DIM = [(latent, "kl_per_dim", "vaelib.latent.kl_per_dim"),
+                  (latent, "kl_std_normal", "vaelib.latent.kl_per_dim")]
 _NO_GRID = [(latent, "quantile_grid", "vaelib.latent.quantile_grid"),
             (latent, "normal_quantiles", "vaelib.latent.quantile_grid")]
 
@@ -178,7 +179,8 @@ def check_slerp(slerp: Callable[..., Any]) -> Feedback:
                                  "on z0) and end at z1."),
             Mistake(unit, "You interpolated the unit directions z/|z|, so your path lies on the unit sphere; use z0 "
                           "and z1 themselves (only the angle Ω comes from the normalized vectors)."),
-            Mistake(torch.from_numpy((np.sin((1 - tt) * 1.0)[:, None] * a + np.sin(tt * 1.0)[:, None] * b) / np.sin(1.0)),
+            Mistake(torch.from_numpy((np.sin((1 - tt) * 1.0)[:, None] * a + np.sin(tt * 1.0)[:, None] * b)
+                                     / np.sin(1.0)),
                     "Ω must be the angle between z0 and z1, Ω = arccos(z0·z1 / (|z0| |z1|)), not a constant."),
         ]
         verdict = match(answer, ref, mistakes, what="slerp path", rtol=1e-5, atol=1e-8)
@@ -187,7 +189,7 @@ def check_slerp(slerp: Callable[..., Any]) -> Feedback:
         mid = len(t) // 2
         return passed(f"Right. For two draws from N(0, I_{D}) with norms {z0.norm():.2f} and {z1.norm():.2f}, the "
                       f"straight line's midpoint has norm {linear[mid].norm():.2f}, while slerp's has "
-                      f"{answer[mid].norm():.2f}. In {D} dimensions the prior's mass sits in a thin shell of radius ≈ √{D} = {math.sqrt(D):.2f}; the "
-                      "straight line cuts through the inside, where codes are atypical, "
-                      "and the arc stays near the shell.")
+                      f"{answer[mid].norm():.2f}. In {D} dimensions the prior's mass sits in a thin shell of "
+                      f"radius ≈ √{D} = {math.sqrt(D):.2f}; the straight line cuts through the inside, "
+                      "where codes are atypical, and the arc stays near the shell.")
     return judge_all(judge, 55, D=(50, 20, 80), T=(7, 3, 12))
