@@ -90,9 +90,8 @@ def _toy_args(model: LinearGaussian, x: torch.Tensor, mu: torch.Tensor, logvar: 
     if len(x) != len(mu):
         raise fail("x and mu", "must hold the same number of examples", f"{len(x)} and {len(mu)}", "one q per x")
     if x.dtype != model.W.dtype or mu.dtype != model.W.dtype or logvar.dtype != model.W.dtype:
-        raise fail("x, mu and logvar", f"must be {model.W.dtype} like the model", f"{x.dtype}, {mu.dtype}, "
-                                                                                  f"{logvar.dtype}",
-                   "x.double(), mu.double() and logvar.double()", TypeError)
+        raise fail("x, mu and logvar", f"must be {model.W.dtype} like the model",
+                   f"{x.dtype}, {mu.dtype}, {logvar.dtype}", "x.double(), mu.double() and logvar.double()", TypeError)
 
 
 def linear_gaussian_1d(a: float, b: float, s: float, **shifts: float) -> LinearGaussian:

@@ -86,8 +86,8 @@ class TrainConfig:
             (not 0 <= self.adam_beta1 < 1, f"adam_beta1 must be in [0, 1) (got {self.adam_beta1})"),
             (self.beta < 0, f"beta must be >= 0 (got {self.beta})"),
             (self.warmup_epochs < 0, f"warmup_epochs must be >= 0 (got {self.warmup_epochs})"),
-            (self.kl_reduction not in ("sum", "mean"), "kl_reduction must be 'sum' or 'mean' (got "
-                                                       f"{self.kl_reduction!r})"),
+            (self.kl_reduction not in ("sum", "mean"),
+             f"kl_reduction must be 'sum' or 'mean' (got {self.kl_reduction!r})"),
             (self.limit is not None and self.limit < 1, f"limit must be >= 1 or None (got {self.limit})"),
             (self.z_penalty < 0 or self.decoder_l2 < 0, "z_penalty and decoder_l2 must be >= 0"),
             (not self.free_bits >= 0, f"free_bits must be >= 0 (got {self.free_bits})"),

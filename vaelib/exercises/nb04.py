@@ -96,8 +96,8 @@ def check_log_likelihood(bernoulli_log_likelihood: Callable[..., Any]) -> Feedba
             Mistake(bce_on_probs, "`F.binary_cross_entropy` on probabilities clamps log 0 to −100, so confident pixels "
                                   "(σ(40) rounds to 1) get the wrong value: use `F.binary_cross_entropy_with_logits` "
                                   "on the logits."),
-            Mistake(_log_lik(torch.sigmoid(x_logits), x), "You applied the sigmoid before a function that "
-                                                          "takes logits: "
+            Mistake(_log_lik(torch.sigmoid(x_logits), x),
+                    "You applied the sigmoid before a function that takes logits: "
                     "`binary_cross_entropy_with_logits` applies it itself."),
             Mistake(-F.binary_cross_entropy_with_logits(x, x_logits, reduction="none").sum(-1),
                     "The arguments are swapped: the logits come first, the binary image (the target) second."),

@@ -116,24 +116,24 @@ def check_quantile_grid(quantile_grid_2d: Callable[..., Any]) -> Feedback:
         q = norm.ppf(u)
         from_erfinv = torch.erfinv(torch.from_numpy(2 * u - 1)).numpy()
         mistakes = [
-            Mistake(grid(np.linspace(q[0], q[-1], n)), "Your values are equally spaced in z; "
-                                                       "space them in probability: "
+            Mistake(grid(np.linspace(q[0], q[-1], n)),
+                    "Your values are equally spaced in z; space them in probability: "
                     "z = Φ⁻¹(u) with u equally spaced, so that each step covers the same prior mass."),
-            Mistake(grid(np.linspace(-3, 3, n)), "A uniform grid over [−3, "
-                                                 "3] spends most cells on the tails, where the "
+            Mistake(grid(np.linspace(-3, 3, n)),
+                    "A uniform grid over [−3, 3] spends most cells on the tails, where the "
                     "prior has almost no mass: use z = Φ⁻¹(u) with u = linspace(0.05, 0.95, n)."),
             Mistake(grid(q, flip=False), "Your first row has the smallest z₂, so the picture comes out upside down: "
                     "row 0 is the top of the image, so it must hold the largest z₂ (flip the z₂ values)."),
-            Mistake(grid(q, swap=True), "z₁ and z₂ are swapped: within a row z₁ (the horizontal axis) "
-                                        "should change, and "
+            Mistake(grid(q, swap=True),
+                    "z₁ and z₂ are swapped: within a row z₁ (the horizontal axis) should change, and "
                     "z₂ should be constant; each row of your array is a point (z₁, z₂)."),
-            Mistake(grid(q).reshape(n, n, 2).transpose(0, 1).reshape(-1, 2), "Your grid is the transpose of "
-                                                                             "the picture "
+            Mistake(grid(q).reshape(n, n, 2).transpose(0, 1).reshape(-1, 2),
+                    "Your grid is the transpose of the picture "
                     "(z₁ changes down a column; `torch.meshgrid` with indexing=\"ij\" gives the first tensor's values "
                     "along rows): each row of the image is one z₂, largest at the top, "
                     "and z₁ increases from left to right."),
-            Mistake(grid(q, flip=False, swap=True), "Your grid is the transpose, with the smallest z₂ first: "
-                                                    "each row of "
+            Mistake(grid(q, flip=False, swap=True),
+                    "Your grid is the transpose, with the smallest z₂ first: each row of "
                     "the image is one z₂ (largest at the top), and z₁ increases from left to right."),
             Mistake(grid(from_erfinv), "Φ⁻¹(u) = √2 · erfinv(2u − 1): the factor √2 is missing."),
             Mistake(grid(u), "These are the probabilities u themselves; apply the Normal quantile function Φ⁻¹ "
