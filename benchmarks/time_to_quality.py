@@ -33,13 +33,12 @@ import time
 from dataclasses import replace
 
 import torch
+from pipelines import FAST, TUTORIAL, FastTrainer, TutorialRun, sync, test_loss
 from torch.profiler import ProfilerActivity, profile
 
 from vaelib.config import get_device
 from vaelib.data import load_mnist
 from vaelib.evaluate import evaluate, paired_difference
-
-from pipelines import FAST, TUTORIAL, FastTrainer, TutorialRun, sync, test_loss
 
 COOL_DOWNS = 3  # at most this many one-epoch cool-down phases after the budget
 

@@ -24,12 +24,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
+from pipelines import MODEL, TUTORIAL, FastTrainer, TutorialRun, sync, test_loss
 
 from vaelib.config import get_device
 from vaelib.data import load_mnist
 from vaelib.train import TrainConfig, train
-
-from pipelines import MODEL, TUTORIAL, FastTrainer, TutorialRun, sync, test_loss
 
 CFG = TrainConfig(model=MODEL, batch_size=TUTORIAL.batch_size, lr=TUTORIAL.lr, binarize=False, seed=0)
 FAST_SAME_RECIPE = replace(TUTORIAL, precision="auto", cuda_graph=True, seed=0)

@@ -224,7 +224,8 @@ def browser(names: list[str], steps: int, smoke: bool, run_timeout_s: float = 90
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--before", default=BEFORE,
-                        help=f"the git revision whose vaelib is 'before' (default {BEFORE}: the last with PNG-redrawing widgets)")
+                        help=f"the git revision whose vaelib is 'before' (default {BEFORE}: "
+                             "the last with PNG-redrawing widgets)")
     parser.add_argument("--steps", type=int, default=20, help="updates timed per control")
     parser.add_argument("--browser", action="store_true", help="time the working tree in JupyterLab + Chromium")
     parser.add_argument("--smoke", action="store_true", help="--browser: run the notebooks in smoke mode")

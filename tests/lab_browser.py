@@ -207,7 +207,8 @@ POPUP_WATCH_JS = """(() => {
 # The widget output areas of a notebook: one entry per output that holds a slider, with its controls.
 WIDGETS_JS = """name => {
   %s
-  const areas = [...panel.node.querySelectorAll('.jp-OutputArea-output')].filter(a => a.querySelector('.widget-slider'));
+  const areas = [...panel.node.querySelectorAll('.jp-OutputArea-output')]
+    .filter(a => a.querySelector('.widget-slider'));
   return areas.map(a => ({
     sliders: [...a.querySelectorAll('.widget-slider')].map(s => s.querySelector('.widget-label').textContent.trim()),
     toggles: [...a.querySelectorAll('.widget-toggle-button')].map(b => b.textContent.trim()),
@@ -217,7 +218,8 @@ WIDGETS_JS = """name => {
 # A fingerprint of the figure(s) in widget output number `index` (PNG <img> sources, canvas pixels);
 # the slider readouts are left out, so a change means the figure itself was redrawn.
 SIGNATURE = """
-  const areas = [...panel.node.querySelectorAll('.jp-OutputArea-output')].filter(a => a.querySelector('.widget-slider'));
+  const areas = [...panel.node.querySelectorAll('.jp-OutputArea-output')]
+    .filter(a => a.querySelector('.widget-slider'));
   const area = areas[index];
   const signature = () => {
     const parts = [...area.querySelectorAll('img')].map(i => i.src.length + ':' + i.src);
@@ -244,7 +246,9 @@ ARM_JS = """({name, index}) => {
   const probe = {active: true, base: signature(), t0: null, t1: null, candidate: null, polled: false};
   window.__probe = probe;
   if (!window.__probeListener) {
-    window.__probeListener = e => { const p = window.__probe; if (p && p.active && p.t0 === null) p.t0 = performance.now(); };
+    window.__probeListener = e => {
+      const p = window.__probe; if (p && p.active && p.t0 === null) p.t0 = performance.now();
+    };
     window.addEventListener('keydown', window.__probeListener, true);
     window.addEventListener('pointerdown', window.__probeListener, true);
   }
@@ -261,12 +265,15 @@ ARM_JS = """({name, index}) => {
   };
   probe.mo = new MutationObserver(records => records.forEach(r => r.addedNodes.forEach(n => {
     const imgs = n.tagName === 'IMG' ? [n] : (n.querySelectorAll ? [...n.querySelectorAll('img')] : []);
-    imgs.forEach(i => i.complete ? window.__onPaint(i) : i.addEventListener('load', () => window.__onPaint(i), {once: true}));
+    imgs.forEach(i => i.complete ? window.__onPaint(i)
+                                 : i.addEventListener('load', () => window.__onPaint(i), {once: true}));
   })));
   probe.mo.observe(area, {childList: true, subtree: true});
   const poll = () => {
     if (!probe.active) return;
-    if (probe.t0 !== null && probe.candidate === null && signature() !== probe.base) { probe.polled = true; finish(performance.now()); }
+    if (probe.t0 !== null && probe.candidate === null && signature() !== probe.base) {
+      probe.polled = true; finish(performance.now());
+    }
     else setTimeout(poll, 250);
   };
   setTimeout(poll, 250);
@@ -306,12 +313,15 @@ class Timing:
 
     @property
     def p90(self) -> float:
-        return statistics.quantiles(self.samples, n=10, method="inclusive")[-1] if len(self.samples) > 1 else self.samples[0]
+        if len(self.samples) == 1:
+            return self.samples[0]
+        return statistics.quantiles(self.samples, n=10, method="inclusive")[-1]
 
 
 def format_table(timings: list[Timing], title: str = "") -> str:
     """The latency table: one row per control, median and 90th percentile in ms."""
-    rows = [f"{title}" if title else "", f"{'notebook':<30} {'control':<14} {'steps':>5} {'median ms':>10} {'p90 ms':>8}"]
+    rows = [f"{title}" if title else "", f"{'notebook':<30} {'control':<14} {'steps':>5} {'median ms':>10} "
+                                         f"{'p90 ms':>8}"]
     for t in timings:
         rows.append(f"{t.notebook:<30} {t.control:<14} {len(t.samples):>5} {t.median:>10.0f} {t.p90:>8.0f}")
     return "\n".join(r for r in rows if r)
@@ -396,7 +406,8 @@ class LabSession:
         self.page.evaluate(ARM_JS, {"name": name, "index": index})
         act()
         self.page.wait_for_function("() => window.__probe.t1 !== null", timeout=timeout_s * 1000, polling=50)
-        probe = self.page.evaluate("() => ({t0: window.__probe.t0, t1: window.__probe.t1, polled: window.__probe.polled})")
+        probe = self.page.evaluate("() => ({t0: window.__probe.t0, t1: window.__probe.t1, polled: "
+                                   "window.__probe.polled})")
         self.polled += probe["polled"]
         return probe["t1"] - probe["t0"]
 

@@ -73,8 +73,9 @@ def test_moments_match_monte_carlo_and_gaussian_kl_matches_torch():
 
 
 def test_moments_equal_the_exact_mixture_moments_for_a_few_components():
-    # q(z) = (1/N) sum_i N(mu_i, diag s_i^2): E z = mean_i mu_i and Cov z = (1/N) sum_i (diag s_i^2 + mu_i mu_i^T) - m m^T
-    # exactly (a population of N components, so 1/N, not 1/(N - 1)); few components make the difference large
+    # q(z) = (1/N) sum_i N(mu_i, diag s_i^2): E z = mean_i mu_i and
+    # Cov z = (1/N) sum_i (diag s_i^2 + mu_i mu_i^T) - m m^T exactly (a population of N components, so 1/N,
+    # not 1/(N - 1)); few components make the difference large
     mu, logvar = random_posteriors(n=4, d=3, seed=1)
     mean, cov = aggregate_moments(mu, logvar)
     m = sum(mu[i] for i in range(4)) / 4
@@ -82,7 +83,8 @@ def test_moments_equal_the_exact_mixture_moments_for_a_few_components():
     assert torch.allclose(mean, m, atol=1e-12) and torch.allclose(cov, second - torch.outer(m, m), atol=1e-12)
     mixture = MixtureSameFamily(Categorical(logits=torch.zeros(4, dtype=torch.float64)),
                                 Independent(Normal(mu, (0.5 * logvar).exp()), 1))
-    assert torch.allclose(mean, mixture.mean, atol=1e-12) and torch.allclose(cov.diagonal(), mixture.variance, atol=1e-12)
+    assert torch.allclose(mean, mixture.mean, atol=1e-12)
+    assert torch.allclose(cov.diagonal(), mixture.variance, atol=1e-12)
 
 
 def test_marginal_kl_lower_bound_by_moment_matched_gaussian():

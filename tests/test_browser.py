@@ -26,7 +26,8 @@ pytestmark = pytest.mark.slow  # JupyterLab in Chromium: end-to-end, minutes
 RUN_TIMEOUT_S = 600  # one notebook's Run All, smoke mode, on a slow shared CPU
 STEPS = 10  # keyboard steps per slider: enough for a median and a 90th percentile
 
-playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+playwright_api = pytest.importorskip("playwright.sync_api",
+                                     reason="playwright is not installed (pip install playwright)")
 if not CHROMIUM.exists():
     pytest.skip(f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium)", allow_module_level=True)
 
@@ -75,11 +76,12 @@ def session(lab):
 def test_terminal_ends_with_the_token_url_of_the_first_notebook(lab):
     first = _notebooks()[0].name
     lines = [ln.strip() for ln in lab.terminal().splitlines() if ln.strip()]
-    assert lines[-1] == lab.url, f"the last line is not the token URL:\n" + "\n".join(lines[-8:])
+    assert lines[-1] == lab.url, "the last line is not the token URL:\n" + "\n".join(lines[-8:])
     assert f"/lab/tree/{first}?token=" in lab.url, f"the URL does not open {first}: {lab.url}"
     assert any(f"notebooks/{first}: start there" in ln for ln in lines[:-1]), \
         "the terminal does not name the notebook to open first:\n" + "\n".join(lines[-8:])
-    assert not any(re.match(r"\[[IW] ", ln) for ln in lines), "info or warning logs around the URL:\n" + "\n".join(lines)
+    assert not any(re.match(r"\[[IW] ", ln) for ln in lines), \
+        "info or warning logs around the URL:\n" + "\n".join(lines)
     if os.getuid() == 0:
         assert any("--allow-root" in ln for ln in lines), "running as root, but the terminal does not say so"
 

@@ -10,8 +10,8 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.text import Annotation, Text  # noqa: E402
 
-from vaelib.plots import MAX_WIDTH, set_theme  # noqa: E402
 from vaelib.diagram import Diagram, draw_diagram, generative_diagram, training_diagram, vae_figure  # noqa: E402
+from vaelib.plots import MAX_WIDTH, set_theme  # noqa: E402
 
 
 def test_training_diagram_follows_the_computation():

@@ -20,8 +20,16 @@ from torch.distributions import Normal, kl_divergence
 
 from vaelib.exercises import core, nb01
 from vaelib.exercises.core import NOT_ATTEMPTED, PASSED, TAMPERED, WRONG, Feedback, exercise, passed
-from vaelib.exercises.editions import (EditionError, check_cell, check_edition, instructor_edition, solution_cell,
-                                       solution_code, stub_cell, validate)
+from vaelib.exercises.editions import (
+    EditionError,
+    check_cell,
+    check_edition,
+    instructor_edition,
+    solution_cell,
+    solution_code,
+    stub_cell,
+    validate,
+)
 from vaelib.toy import exact_elbo, linear_gaussian_1d
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -389,8 +397,7 @@ def _exec_cells(nb, role, namespace):
     """Execute the notebook-01 exercise cells of one role (stub or solution code) in a namespace, then the checks."""
     out = {}
     for cell in nb.cells:
-        tags, ex = cell.metadata.get("tags", []), cell.metadata.get("exercise")
-        if role in tags:
+        if role in cell.metadata.get("tags", []):
             exec(solution_code(cell) if role == "solution" else cell.source, namespace)
     for cell in nb.cells:
         if "check" in cell.metadata.get("tags", []):

@@ -85,7 +85,8 @@ def test_negative_elbo_passes_and_names_each_mistake():
     assert nb00.check_negative_elbo(lambda *a: float(negative_elbo(*a))).status == PASSED  # a Python float is fine
     assert nb00.check_negative_elbo(lambda *a: None).status == NOT_ATTEMPTED
     slips = {
-        "Everything is averaged": lambda xl, x, m, lv: F.binary_cross_entropy_with_logits(xl, x) + kl_closed(m, lv).mean(),
+        "Everything is averaged":
+            lambda xl, x, m, lv: F.binary_cross_entropy_with_logits(xl, x) + kl_closed(m, lv).mean(),
         "averaged over pixels": lambda *a: negative_elbo(*a, pixels="mean"),
         "hidden β = 1/D": lambda *a: negative_elbo(*a, dims="mean"),
         "summed over the batch": lambda *a: negative_elbo(*a, batch="sum"),

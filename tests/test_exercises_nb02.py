@@ -221,7 +221,8 @@ def test_kl_per_example_other_correct_answers_pass_and_shortcuts_fail():
         return z_log_var.exp().sub_(z_log_var.add_(1)).add_(z_mean.pow_(2)).sum(-1).mul_(0.5)
 
     assert nb02.check_kl_per_example(in_place).status == PASSED
-    assert nb02.check_kl_per_example(lambda m, lv: (-0.5 * torch.sum(1 + lv - m.square() - lv.exp(), dim=-1)).numpy()).status == PASSED
+    assert nb02.check_kl_per_example(
+        lambda m, lv: (-0.5 * torch.sum(1 + lv - m.square() - lv.exp(), dim=-1)).numpy()).status == PASSED
     fb = nb02.check_kl_per_example(lambda m, lv: -0.5 * torch.mean(1 + lv - m.square() - lv.exp(), dim=-1) * 4)  # D = 4
     assert fb.status == WRONG and "second one drawn now" in fb.message
     assert nb02.check_kl_per_example(lambda m, lv: m.sum(-1) * math.inf).status == WRONG

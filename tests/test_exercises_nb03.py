@@ -183,7 +183,8 @@ def test_lognormal_stub_solution_and_gradient():
     assert fb.status == PASSED and f"{math.exp(0.3 + 0.125):.4g}" in fb.message
     fb = nb03.check_lognormal_rsample(lognormal_scipy_values)  # right values, no gradient
     assert fb.status == WRONG and "no gradient" in fb.message
-    fb = nb03.check_lognormal_rsample(lambda mu, lv, eps: torch.distributions.LogNormal(mu, (lv / 2).exp()).rsample(eps.shape[:1]))
+    fb = nb03.check_lognormal_rsample(
+        lambda mu, lv, eps: torch.distributions.LogNormal(mu, (lv / 2).exp()).rsample(eps.shape[:1]))
     assert fb.status == WRONG and "same `eps` gave different z" in fb.message
     fake = lambda mu, lv, eps: (mu.detach() + (lv.detach() / 2).exp() * eps).exp() * (1 + 0 * lv.sum())  # noqa: E731
     fb = nb03.check_lognormal_rsample(fake)

@@ -25,9 +25,9 @@ def _no_ci_env(monkeypatch):
 # ------------------------------------------------------------------------------- reference solutions
 def log_lik_ref(x_logits, x):
     """x log sigma(l) + (1 - x) log(1 - sigma(l)) = x l - log(1 + e^l), elementwise and stable (log1p of e^-|l|)."""
-    l = x_logits
-    softplus = l.clamp_min(0) + torch.log1p(torch.exp(-l.abs()))
-    return (x * l - softplus).sum(-1)
+    xl = x_logits
+    softplus = xl.clamp_min(0) + torch.log1p(torch.exp(-xl.abs()))
+    return (x * xl - softplus).sum(-1)
 
 
 def elbo_ref(model, x, eps):
@@ -37,7 +37,8 @@ def elbo_ref(model, x, eps):
     return log_lik_ref(model.decode(z), x) - kl
 
 
-def log_weights(model, x, eps, sigma=lambda lv: torch.exp(lv / 2), q_sigma=None, prior=True, posterior=True, at_mu=False):
+def log_weights(model, x, eps, sigma=lambda lv: torch.exp(lv / 2), q_sigma=None, prior=True, posterior=True,
+                at_mu=False):
     """The per-sample log-weights (k, B), with switches that reproduce each usual mistake."""
     mu, logvar = model.encode(x).params()
     z = mu.expand_as(eps) if at_mu else mu + sigma(logvar) * eps
@@ -58,22 +59,23 @@ def iwae_ref(model, x, eps):
 
 # ------------------------------------------------------------------------------------ 04.log_likelihood
 def test_log_likelihood_stub_solution_and_errors():
-    assert nb04.check_log_likelihood(lambda l, x: None).status == NOT_ATTEMPTED
+    assert nb04.check_log_likelihood(lambda xl, x: None).status == NOT_ATTEMPTED
     assert nb04.check_log_likelihood(None).status == NOT_ATTEMPTED
     assert nb04.check_log_likelihood(log_lik_ref).status == PASSED
-    assert nb04.check_log_likelihood(lambda l, x: 1 / 0).status == WRONG
+    assert nb04.check_log_likelihood(lambda xl, x: 1 / 0).status == WRONG
 
 
 @pytest.mark.parametrize("fn,phrase", [
-    (lambda l, x: log_lik_ref(l, x) / 784, "averaged over the 784 pixels"),
-    (lambda l, x: -log_lik_ref(l, x), "binary cross-entropy"),
-    (lambda l, x: -log_lik_ref(l, x) / 784, "mean binary cross-entropy per pixel"),
-    (lambda l, x: -F.binary_cross_entropy(torch.sigmoid(l), x, reduction="none").sum(-1), "clamps log 0"),
-    (lambda l, x: -F.binary_cross_entropy_with_logits(torch.sigmoid(l), x, reduction="none").sum(-1), "sigmoid before"),
-    (lambda l, x: -F.binary_cross_entropy_with_logits(x, l, reduction="none").sum(-1), "swapped"),
-    (lambda l, x: (x * torch.log(torch.sigmoid(l)) + (1 - x) * torch.log(1 - torch.sigmoid(l))).sum(-1), "log 0"),
-    (lambda l, x: log_lik_ref(l, x).sum(), "one number for the whole batch"),
-    (lambda l, x: log_lik_ref(l.T, x.T), "reduced over the images"),
+    (lambda xl, x: log_lik_ref(xl, x) / 784, "averaged over the 784 pixels"),
+    (lambda xl, x: -log_lik_ref(xl, x), "binary cross-entropy"),
+    (lambda xl, x: -log_lik_ref(xl, x) / 784, "mean binary cross-entropy per pixel"),
+    (lambda xl, x: -F.binary_cross_entropy(torch.sigmoid(xl), x, reduction="none").sum(-1), "clamps log 0"),
+    (lambda xl, x: -F.binary_cross_entropy_with_logits(torch.sigmoid(xl), x, reduction="none").sum(-1),
+     "sigmoid before"),
+    (lambda xl, x: -F.binary_cross_entropy_with_logits(x, xl, reduction="none").sum(-1), "swapped"),
+    (lambda xl, x: (x * torch.log(torch.sigmoid(xl)) + (1 - x) * torch.log(1 - torch.sigmoid(xl))).sum(-1), "log 0"),
+    (lambda xl, x: log_lik_ref(xl, x).sum(), "one number for the whole batch"),
+    (lambda xl, x: log_lik_ref(xl.T, x.T), "reduced over the images"),
 ])
 def test_log_likelihood_mistakes_get_their_hints(fn, phrase):
     fb = nb04.check_log_likelihood(fn)
@@ -81,9 +83,10 @@ def test_log_likelihood_mistakes_get_their_hints(fn, phrase):
 
 
 def test_log_likelihood_reference_is_torch_distributions():
-    l, x = torch.tensor([[40.0, -40.0, 0.3]], dtype=torch.float64), torch.tensor([[0.0, 1.0, 1.0]], dtype=torch.float64)
-    expected = torch.distributions.Bernoulli(logits=l).log_prob(x).sum(-1)
-    assert torch.allclose(log_lik_ref(l, x), expected, rtol=1e-12)
+    xl = torch.tensor([[40.0, -40.0, 0.3]], dtype=torch.float64)
+    x = torch.tensor([[0.0, 1.0, 1.0]], dtype=torch.float64)
+    expected = torch.distributions.Bernoulli(logits=xl).log_prob(x).sum(-1)
+    assert torch.allclose(log_lik_ref(xl, x), expected, rtol=1e-12)
     assert abs(expected.item() - (-80.0 + math.log(torch.sigmoid(torch.tensor(0.3)).item()))) < 1e-6  # 40 nats twice
 
 
@@ -184,14 +187,15 @@ def test_log_likelihood_other_answers_and_shortcuts():
         return x.mul_(x_logits).sub_(F.softplus(x_logits)).sum(-1)
 
     assert nb04.check_log_likelihood(in_place).status == PASSED
-    assert nb04.check_log_likelihood(lambda l, x: (-F.binary_cross_entropy_with_logits(l, x, reduction="none")
-                                                   .sum(-1)).float().numpy()).status == PASSED
-    fb = nb04.check_log_likelihood(lambda l, x: log_lik_ref(l, x)[:3] if len(l) >= 3 else log_lik_ref(l, x)[:1].repeat(3))
+    assert nb04.check_log_likelihood(lambda xl, x: (-F.binary_cross_entropy_with_logits(xl, x, reduction="none")
+                                                    .sum(-1)).float().numpy()).status == PASSED
+    fb = nb04.check_log_likelihood(
+        lambda xl, x: log_lik_ref(xl, x)[:3] if len(xl) >= 3 else log_lik_ref(xl, x)[:1].repeat(3))
     assert fb.status == WRONG and "second one drawn now" in fb.message  # B = 3 written in
-    assert nb04.check_log_likelihood(lambda l, x: log_lik_ref(l, x) * math.nan).status == WRONG
+    assert nb04.check_log_likelihood(lambda xl, x: log_lik_ref(xl, x) * math.nan).status == WRONG
 
-    def tamper(l, x):  # the image equal to the sign of the logits would make the reference tiny
-        x.copy_((l > 0).double())
+    def tamper(xl, x):  # the image equal to the sign of the logits would make the reference tiny
+        x.copy_((xl > 0).double())
         return torch.zeros(len(x), dtype=torch.float64)
 
     assert nb04.check_log_likelihood(tamper).status == WRONG

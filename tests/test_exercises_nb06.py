@@ -120,7 +120,10 @@ def test_covariance_other_correct_answers_pass_and_shortcuts_fail():
         return centred.T @ centred / len(centred) + torch.diag(var.mean(0))
 
     float32 = lambda mu, lv: covariance_numpy(mu, lv).float()  # noqa: E731
-    numpy_out = lambda mu, lv: np.cov(mu.numpy().T, bias=True).reshape(mu.shape[1], -1) + np.diag(np.exp(lv.numpy()).mean(0))  # noqa: E731
+
+    def numpy_out(mu, lv):
+        return np.cov(mu.numpy().T, bias=True).reshape(mu.shape[1], -1) + np.diag(np.exp(lv.numpy()).mean(0))
+
     for fn in (in_place, float32, numpy_out):
         assert nb06.check_covariance(fn).status == PASSED, fn
 
@@ -146,7 +149,9 @@ def test_mutual_information_other_correct_answers_pass_and_shortcuts_fail():
 
     assert nb06.check_mutual_information(torch_version).status == PASSED
     assert nb06.check_mutual_information(lambda *a: tuple(np.float32(v) for v in mi_numpy(*a))).status == PASSED
-    hard_coded = lambda mu, lv, z, idx: (mi_numpy(mu, lv, z, idx)[0], mi_numpy(mu, lv, z, idx)[1] * math.sqrt(len(z) / 300))  # noqa: E731
+    def hard_coded(mu, lv, z, idx):
+        return mi_numpy(mu, lv, z, idx)[0], mi_numpy(mu, lv, z, idx)[1] * math.sqrt(len(z) / 300)
+
     fb = nb06.check_mutual_information(hard_coded)  # divides by √300, the fixed M
     assert fb.status == WRONG and "second one drawn now" in fb.message
     assert nb06.check_mutual_information(lambda *a: (math.nan, 0.1)).status == WRONG

@@ -28,7 +28,8 @@ def kl_variance_formula(mu, logvar):
 def test_the_kl_variance_formula_matches_monte_carlo():
     """The reference itself, against the empirical variance of log q - log p over 400,000 draws of eps."""
     g = torch.Generator().manual_seed(0)
-    mu, logvar = torch.randn(3, 4, generator=g, dtype=torch.float64), torch.randn(3, 4, generator=g, dtype=torch.float64)
+    mu = torch.randn(3, 4, generator=g, dtype=torch.float64)
+    logvar = torch.randn(3, 4, generator=g, dtype=torch.float64)
     z = mu + (0.5 * logvar).exp() * torch.randn(400_000, 3, 4, generator=g, dtype=torch.float64)
     q = torch.distributions.Normal(mu, (0.5 * logvar).exp())
     kl_hat = (q.log_prob(z) - torch.distributions.Normal(0.0, 1.0).log_prob(z)).sum(-1)  # (n, B)
@@ -59,9 +60,13 @@ def test_paired_difference_stub_solution_and_hints():
 
     assert nb07.check_paired_difference(lambda a, b: None).status == NOT_ATTEMPTED
     assert nb07.check_paired_difference(paired_numpy).status == PASSED
-    assert nb07.check_paired_difference(lambda a, b: (np.mean(a.numpy() - b.numpy()),
-                                                      np.std(a.numpy() - b.numpy()) / math.sqrt(len(a)))).status == PASSED
-    unpaired = lambda a, b: ((a - b).mean().item(), math.hypot(a.std().item(), b.std().item()) / math.sqrt(len(a)))  # noqa: E731
+    assert nb07.check_paired_difference(
+        lambda a, b: (np.mean(a.numpy() - b.numpy()), np.std(a.numpy() - b.numpy()) / math.sqrt(len(a)))
+    ).status == PASSED
+
+    def unpaired(a, b):
+        return (a - b).mean().item(), math.hypot(a.std().item(), b.std().item()) / math.sqrt(len(a))
+
     assert "independent samples" in nb07.check_paired_difference(unpaired).message
     assert "Wrong sign" in nb07.check_paired_difference(lambda a, b: paired_numpy(b, a)).message
     assert "√n" in nb07.check_paired_difference(lambda a, b: ((a - b).mean(), (a - b).std())).message
@@ -115,7 +120,9 @@ def test_paired_difference_other_answers_forbidden_shortcut_and_gain_check():
         return [d.mean(), d.std() / len(d) ** 0.5]
 
     assert nb07.check_paired_difference(in_place).status == PASSED
-    assert nb07.check_paired_difference(lambda a, b: tuple(np.float32(v) for v in ((a - b).mean(), (a - b).std() / math.sqrt(len(a))))).status == PASSED
+    assert nb07.check_paired_difference(
+        lambda a, b: tuple(np.float32(v) for v in ((a - b).mean(), (a - b).std() / math.sqrt(len(a))))
+    ).status == PASSED
     fb = nb07.check_paired_difference(lambda a, b: paired_difference(a, b))
     assert fb.status == WRONG and "paired_difference" in fb.message
     from vaelib.evaluate import mean_se  # allowed: the prompt forbids only paired_difference

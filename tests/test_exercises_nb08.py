@@ -29,10 +29,13 @@ def frechet_scipy(ma, A, mb, B):
 def test_frechet_stub_solution_and_hints():
     assert nb08.check_frechet(lambda *a: None).status == NOT_ATTEMPTED
     assert nb08.check_frechet(frechet_scipy).status == PASSED
-    commuting = lambda ma, A, mb, B: float(((ma - mb) ** 2).sum() + np.trace(A.numpy() + B.numpy() - 2 * sqrtm(A.numpy()).real  # noqa: E731
-                                                                             @ sqrtm(B.numpy()).real))
+    def commuting(ma, A, mb, B):
+        return float(((ma - mb) ** 2).sum() + np.trace(A.numpy() + B.numpy() - 2 * sqrtm(A.numpy()).real
+                                                       @ sqrtm(B.numpy()).real))
+
     cases = {
-        "factor 2": lambda ma, A, mb, B: frechet_scipy(ma, A, mb, B) + float(np.trace(sqrtm(A.numpy() @ B.numpy()).real)),
+        "factor 2":
+            lambda ma, A, mb, B: frechet_scipy(ma, A, mb, B) + float(np.trace(sqrtm(A.numpy() @ B.numpy()).real)),
         "commute": commuting,
         "squared distance": lambda ma, A, mb, B: frechet_scipy(ma, A, mb, B) - ((ma - mb) ** 2).sum().item()
         + (ma - mb).norm().item(),
@@ -60,10 +63,13 @@ def test_gaussian_fit_stub_solution_and_hints():
                                     .logpdf(te.numpy()).mean())
     on_train = lambda tr, te: heldout_scipy(tr, tr)  # noqa: E731
     total = lambda tr, te: heldout_scipy(tr, te) * len(te)  # noqa: E731
-    for phrase, fn in {"unbiased": unbiased, "diagonal": diagonal, "training codes": on_train, "not the sum": total}.items():
+    hints = {"unbiased": unbiased, "diagonal": diagonal, "training codes": on_train, "not the sum": total}
+    for phrase, fn in hints.items():
         fb = nb08.check_gaussian_fit(fn)
         assert fb.status == WRONG and phrase in fb.message, (phrase, fb)
-    no_logdet = lambda tr, te: heldout_scipy(tr, te) + 0.5 * np.linalg.slogdet(np.cov(tr.numpy(), rowvar=False, bias=True))[1]  # noqa: E731
+    def no_logdet(tr, te):
+        return heldout_scipy(tr, te) + 0.5 * np.linalg.slogdet(np.cov(tr.numpy(), rowvar=False, bias=True))[1]
+
     assert "log det" in nb08.check_gaussian_fit(no_logdet).message
     assert "2π" in nb08.check_gaussian_fit(lambda tr, te: heldout_scipy(tr, te) + 1.5 * math.log(2 * math.pi)).message
 

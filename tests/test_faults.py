@@ -27,17 +27,17 @@ import vaelib.data as data_mod
 import vaelib.pretrained as pretrained_mod
 import vaelib.train as train_mod
 import vaelib.twostage as twostage_mod
+from vaelib.build import main as build_main
 from vaelib.checkpoint import CheckpointError, file_digest, load_checkpoint, load_model_state, save_checkpoint
 from vaelib.config import PRETRAINED_DIR, data_root, runs_dir
 from vaelib.data import MNIST_MD5, DataError, load_mnist
 from vaelib.evaluate import evaluate, mean_se
 from vaelib.expost import fit_mixture, select_mixture
-from vaelib.scores import frechet_distance
 from vaelib.latent import encode_dataset
-from vaelib.build import main as build_main
 from vaelib.losses import iwae_log_px, kl_std_normal, reparameterize
 from vaelib.models import ModelConfig, build_model
 from vaelib.pretrained import PretrainedError, load_or_train, load_pretrained
+from vaelib.scores import frechet_distance
 from vaelib.train import TrainConfig, TrainingDiverged, model_from_checkpoint, train
 
 TINY = TrainConfig(model=ModelConfig(latent_dim=3, hidden=(16,)), epochs=2, batch_size=100, seed=3)
@@ -94,7 +94,8 @@ def test_load_or_train_refuses_a_changed_shipped_file_and_trains_nothing(shipped
 
 
 # fault 4: a missing shipped file gave FileNotFoundError, and load_or_train trained ~100 epochs into pretrained/
-def test_missing_shipped_file_says_how_to_restore_it_and_load_or_train_does_not_train(shipped, synthetic_mnist, tmp_path):
+def test_missing_shipped_file_says_how_to_restore_it_and_load_or_train_does_not_train(shipped, synthetic_mnist,
+                                                                                      tmp_path):
     (shipped / "tiny.pt").unlink()
     for load in (lambda: load_or_train(TINY, synthetic_mnist, "cpu", progress=False), lambda: load_pretrained("tiny")):
         with pytest.raises(PretrainedError, match="is missing") as err:
@@ -176,7 +177,8 @@ def test_diverging_run_stops_before_saving_and_keeps_the_last_good_checkpoint(sy
 
 
 # fault 2, for real and through the command line: a huge learning rate; exit non-zero with one sentence
-def test_huge_learning_rate_makes_the_cli_exit_non_zero_with_one_sentence(synthetic_mnist, tmp_path, monkeypatch, capsys):
+def test_huge_learning_rate_makes_the_cli_exit_non_zero_with_one_sentence(synthetic_mnist, tmp_path, monkeypatch,
+                                                                           capsys):
     monkeypatch.setattr(train_mod, "load_mnist", lambda root=None: synthetic_mnist)
     out = tmp_path / "lr.pt"
     with pytest.raises(SystemExit) as stop:
@@ -190,7 +192,8 @@ def test_huge_learning_rate_makes_the_cli_exit_non_zero_with_one_sentence(synthe
 
 
 # fault 3: two runs writing one output path both reported success, and one run was lost
-def test_second_run_on_the_same_output_fails_at_once_and_the_first_file_is_intact(synthetic_mnist, tmp_path, monkeypatch):
+def test_second_run_on_the_same_output_fails_at_once_and_the_first_file_is_intact(synthetic_mnist, tmp_path,
+                                                                                   monkeypatch):
     path = tmp_path / "shared.pt"
     other = replace(TINY, lr=3e-4, model=replace(TINY.model, latent_dim=5))
     real_epoch, seen = train_mod._train_epoch, []
@@ -216,7 +219,8 @@ def test_second_run_on_the_same_output_fails_at_once_and_the_first_file_is_intac
 
 
 # item 9: the trainer never said that it resumed, or that the run was already finished
-def test_train_says_when_it_resumes_and_when_the_run_is_already_finished(synthetic_mnist, tmp_path, monkeypatch, capsys):
+def test_train_says_when_it_resumes_and_when_the_run_is_already_finished(synthetic_mnist, tmp_path, monkeypatch,
+                                                                         capsys):
     path = tmp_path / "resume.pt"
     real_epoch, calls = train_mod._train_epoch, []
 
@@ -523,7 +527,8 @@ def test_cli_rejects_nonsense_values(argv, capsys):
 # fault 9: values argparse cannot judge alone (the config's own checks) end in one sentence and a non-zero status
 @pytest.mark.parametrize("argv,expected", [(["--beta", "-1"], "beta must be >= 0"),
                                            (["--device", "gpu0"], "Unknown device 'gpu0'")])
-def test_cli_config_errors_are_one_sentence_and_non_zero(argv, expected, synthetic_mnist, monkeypatch, capsys, tmp_path):
+def test_cli_config_errors_are_one_sentence_and_non_zero(argv, expected, synthetic_mnist, monkeypatch, capsys,
+                                                         tmp_path):
     monkeypatch.setattr(train_mod, "load_mnist", lambda root=None: synthetic_mnist)
     with pytest.raises(SystemExit) as stop:
         train_mod.main([*argv, "--epochs", "1", "--out", str(tmp_path / "x.pt")])

@@ -5,8 +5,17 @@ import pytest
 import torch
 from torch.distributions import Normal
 
-from vaelib.gradients import (Quadratic, batch_means, pathwise_grad, random_quadratic, score_function_grad,
-                              standard_normal, total_variance, variance_of_batch_mean, z_scores)
+from vaelib.gradients import (
+    Quadratic,
+    batch_means,
+    pathwise_grad,
+    random_quadratic,
+    score_function_grad,
+    standard_normal,
+    total_variance,
+    variance_of_batch_mean,
+    z_scores,
+)
 
 D = 6
 

@@ -7,9 +7,21 @@ import pytest
 import torch
 from scipy.stats import norm
 
-from vaelib.latent import (active_units, decode_probs, draw_posteriors, encode_dataset, interpolate, knn_accuracy,
-                           kl_bars, kl_per_dim, latent_scatter, normal_quantiles, posterior_std, quantile_grid,
-                           unit_activity)
+from vaelib.latent import (
+    active_units,
+    decode_probs,
+    draw_posteriors,
+    encode_dataset,
+    interpolate,
+    kl_bars,
+    kl_per_dim,
+    knn_accuracy,
+    latent_scatter,
+    normal_quantiles,
+    posterior_std,
+    quantile_grid,
+    unit_activity,
+)
 from vaelib.losses import DiagonalGaussian, kl_std_normal
 from vaelib.models import ModelConfig, build_model
 
@@ -48,7 +60,8 @@ def test_encode_dataset_in_batches_equals_one_pass(g):
     x = torch.randint(0, 256, (37, 784), generator=g, dtype=torch.uint8)
     mu, logvar = encode_dataset(model, x, binarized=False, batch_size=10).params()
     ref = model.encode(x.float() / 255)
-    assert mu.shape == (37, 3) and torch.allclose(mu, ref.mu, atol=1e-6) and torch.allclose(logvar, ref.logvar, atol=1e-6)
+    assert mu.shape == (37, 3)
+    assert torch.allclose(mu, ref.mu, atol=1e-6) and torch.allclose(logvar, ref.logvar, atol=1e-6)
     a = encode_dataset(model, x, binarized=True, seed=3, batch_size=10).mu
     b = encode_dataset(model, x, binarized=True, seed=3, batch_size=10).mu
     assert torch.equal(a, b)  # seeded binarization is reproducible
@@ -67,7 +80,8 @@ def test_interpolate_endpoints_and_linearity(g):
 
 
 def test_kl_per_dim_sums_to_closed_form_kl(g):
-    mu, logvar = torch.randn(100, 6, generator=g, dtype=torch.float64), torch.randn(100, 6, generator=g, dtype=torch.float64)
+    mu = torch.randn(100, 6, generator=g, dtype=torch.float64)
+    logvar = torch.randn(100, 6, generator=g, dtype=torch.float64)
     per_dim = kl_per_dim(mu, logvar)
     assert per_dim.shape == (6,) and (per_dim >= 0).all()
     assert torch.allclose(per_dim.sum(), kl_std_normal(mu, logvar).mean())

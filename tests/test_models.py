@@ -11,7 +11,8 @@ from vaelib.models import MLPVAE, ConvVAE, ModelConfig, build_model, n_parameter
 
 from conftest import F64
 
-CONFIGS = [ModelConfig(latent_dim=5, hidden=(64, 32)), ModelConfig(arch="conv", latent_dim=4, hidden=(64,), channels=(8, 16))]
+CONFIGS = [ModelConfig(latent_dim=5, hidden=(64, 32)),
+           ModelConfig(arch="conv", latent_dim=4, hidden=(64,), channels=(8, 16))]
 
 
 @pytest.mark.parametrize("cfg", CONFIGS, ids=["mlp", "conv"])

@@ -106,7 +106,8 @@ def test_notebooks_are_committed_without_outputs():
 def test_notebooks_are_numbered_and_follow_the_anatomy():
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
         assert re.match(r"\d\d_[a-z0-9_]+\.ipynb$", path.name), path.name
-        text = "\n".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "markdown")
+        cells = json.loads(path.read_text())["cells"]
+        text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
         for heading in ("## Setup", "## Summary", "## Further reading"):
             assert heading in text, f"{path.name} lacks '{heading}'"
         assert "setup_notebook(seed=" in path.read_text(), f"{path.name} does not seed (call setup_notebook(seed=...))"

@@ -14,8 +14,18 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 sys.path.insert(0, str(ROOT / "tools"))
-from headers import (MIN_PER_EXERCISE, TIME, WPM, badge_line, exercise_count, fixed_first_code,  # noqa: E402
-                     prose_words, time_line, with_badges, with_time)
+from headers import (  # noqa: E402
+    MIN_PER_EXERCISE,
+    TIME,
+    WPM,
+    badge_line,
+    exercise_count,
+    fixed_first_code,
+    prose_words,
+    time_line,
+    with_badges,
+    with_time,
+)
 
 __all__ = ["badge_line"]  # used by tests/test_reach.py
 

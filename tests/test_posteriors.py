@@ -18,7 +18,8 @@ from conftest import F64, gen
 
 
 def example(B: int = 4, D: int = 3) -> DiagonalLaplace:
-    return DiagonalLaplace(torch.randn(B, D, generator=gen(1), dtype=F64), torch.randn(B, D, generator=gen(2), dtype=F64))
+    return DiagonalLaplace(torch.randn(B, D, generator=gen(1), dtype=F64),
+                           torch.randn(B, D, generator=gen(2), dtype=F64))
 
 
 def test_log_prob_and_entropy_match_torch_distributions():

@@ -5,7 +5,6 @@ import math
 
 import torch
 from torch import nn
-from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
 
 from vaelib.losses import DiagonalGaussian, kl_std_normal, mc_kl, reparameterize, std_normal_log_prob
 from vaelib.priors import GaussianMixturePrior, VampPrior

@@ -45,7 +45,8 @@ def test_matches_scipy_sqrtm_for_non_commuting_covariances():
 
 
 def test_closed_forms_in_one_dimension_and_for_commuting_covariances():
-    one = frechet_distance_gaussians(torch.tensor([1.0]), torch.tensor([[4.0]]), torch.tensor([-0.5]), torch.tensor([[0.25]]))
+    one = frechet_distance_gaussians(torch.tensor([1.0]), torch.tensor([[4.0]]),
+                                     torch.tensor([-0.5]), torch.tensor([[0.25]]))
     assert math.isclose(one, 1.5 ** 2 + (2.0 - 0.5) ** 2, rel_tol=1e-12)  # (m1 - m2)^2 + (s1 - s2)^2
     q, _ = torch.linalg.qr(torch.randn(6, 6, generator=gen(3), dtype=F64))  # a shared rotation: the covariances commute
     a, b = torch.rand(6, generator=gen(4), dtype=F64) + 0.1, torch.rand(6, generator=gen(5), dtype=F64) + 0.1
@@ -104,7 +105,8 @@ def test_score_samples_combines_per_chunk_scores():
     s = score_samples(model, images, reference, chunks=4)
     assert s.n == 200 and s.chunks == 4
     assert math.isclose(s.confidence, predict_proba(model, images).max(1).values.double().mean().item(), rel_tol=1e-9)
-    fids = [frechet_distance_gaussians(*feature_moments(classifier_features(model, p)), *reference) for p in images.split(50)]
+    fids = [frechet_distance_gaussians(*feature_moments(classifier_features(model, p)), *reference)
+            for p in images.split(50)]
     assert math.isclose(s.fid, float(np.mean(fids)), rel_tol=1e-9)
     assert math.isclose(s.fid_se, float(np.std(fids, ddof=1) / 2), rel_tol=1e-9)
     with pytest.raises(ValueError, match="equal chunks"):
@@ -116,6 +118,7 @@ def test_fid_on_digits_is_small_for_real_and_grows_with_noise(mnist):
     real = mnist.test_x[torch.randperm(10_000, generator=gen(20))].float() / 255  # the file's halves differ: shuffle
     reference = feature_moments(classifier_features(clf, real[:5000]))
     same = frechet_distance_gaussians(*feature_moments(classifier_features(clf, real[5000:7000])), *reference)
-    noisy = [frechet_distance_gaussians(*feature_moments(classifier_features(clf, pixel_noise(real[5000:7000], s, gen(19)))),
-                                        *reference) for s in (0.1, 0.3, 0.5)]
+    noisy = [frechet_distance_gaussians(
+                 *feature_moments(classifier_features(clf, pixel_noise(real[5000:7000], s, gen(19)))), *reference)
+             for s in (0.1, 0.3, 0.5)]
     assert same < noisy[0] < noisy[1] < noisy[2] and noisy[2] > 10 * same

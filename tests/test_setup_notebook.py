@@ -8,9 +8,9 @@ import types
 import matplotlib
 import pytest
 import torch
+from test_faults import assert_one_sentence
 
 import vaelib.notebook as notebook
-from test_faults import assert_one_sentence
 from vaelib.config import seed_everything
 from vaelib.notebook import notebook_threads, setup_notebook
 

@@ -64,7 +64,8 @@ def site(tmp_path_factory) -> Path:
     t0 = time.monotonic()
     proc = _sphinx_build(ROOT, out, *options)
     seconds = time.monotonic() - t0
-    assert proc.returncode == 0, f"the site build failed ({seconds:.0f} s):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
+    assert proc.returncode == 0, \
+        f"the site build failed ({seconds:.0f} s):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
     print(f"site test build: {len(stems)} notebooks ({', '.join(stems)}) in {seconds:.0f} s (smoke mode)")
     return out
 
@@ -102,13 +103,15 @@ def test_notebook_pages_link_their_ipynb(site):
         link = re.search(r'<a class="[^"]*download-notebook[^"]*" href="([^"]+)"', text)
         assert link, f"{stem}.html has no download link for its notebook"
         target = (site / "notebooks" / link.group(1)).resolve()
-        assert target.name == f"{stem}.ipynb" and target.read_bytes() == (ROOT / "notebooks" / target.name).read_bytes(), \
+        committed = ROOT / "notebooks" / target.name
+        assert target.name == f"{stem}.ipynb" and target.read_bytes() == committed.read_bytes(), \
             f"{stem}.html's download link {link.group(1)} is not the committed notebook"
 
 
 def test_notebook_pages_open_in_colab_and_binder(site):
     """Each notebook page links Colab and Binder, built from pyproject.toml's repository URL (issue 22)."""
-    slug = re.search(r'^Repository = "https://github.com/([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    slug = re.search(r'^Repository = "https://github.com/([^"]+)"', pyproject, re.M).group(1)
     for stem in _test_notebooks():
         text = html.unescape((site / "notebooks" / f"{stem}.html").read_text())
         assert f'href="https://colab.research.google.com/github/{slug}/blob/main/notebooks/{stem}.ipynb"' in text, stem
@@ -280,7 +283,8 @@ def test_solutions_stay_folded_in_the_browser(site, page):
     for i in range(details.count()):
         d = details.nth(i)
         assert not d.evaluate("e => e.open"), f"{name}: solution {i} is open"
-        hidden = d.evaluate("e => [...e.children].filter(c => c.tagName !== 'SUMMARY').every(c => !c.checkVisibility())")
+        hidden = d.evaluate("e => [...e.children].filter(c => c.tagName !== 'SUMMARY').every(c => "
+                            "!c.checkVisibility())")
         assert hidden, f"{name}: solution {i}'s content is visible while folded"
     details.first.locator("summary").click()
     assert details.first.evaluate("e => e.open"), f"{name}: clicking the summary does not open the solution"

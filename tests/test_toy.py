@@ -10,7 +10,6 @@ from vaelib.losses import elbo_terms
 from vaelib.toy import LinearGaussian, exact_elbo, kl_to_posterior, linear_gaussian_1d
 
 
-
 def test_linear_gaussian_1d_matches_the_scalar_formulas():
     a, b, s = 1.5, 0.5, 0.8
     model = linear_gaussian_1d(a, b, s)

@@ -80,7 +80,8 @@ def test_checkpoint_with_another_config_is_one_clear_error(mnist, tmp_path):
     path = tmp_path / "run.pt"
     train(replace(TINY, epochs=1), mnist, "cpu", checkpoint=path, progress=False)
     other = replace(TINY, epochs=1, lr=3e-4, model=replace(TINY.model, latent_dim=5))
-    with pytest.raises(CheckpointError, match=r"different config \(lr: .*model\.latent_dim: checkpoint has 3, requested 5\)"):
+    with pytest.raises(CheckpointError,
+                       match=r"different config \(lr: .*model\.latent_dim: checkpoint has 3, requested 5\)"):
         train(other, mnist, "cpu", checkpoint=path, progress=False)
 
 

@@ -160,7 +160,7 @@ def test_kappa_gradient_through_the_sampler_matches_finite_differences(m, kappa)
 
 def test_loc_gradient_through_the_sampler_for_a_linear_function():
     """E[c.z] = A c.mu, so d/dp of E[c.z] with mu = p/||p|| is A (I - mu mu^T) c / ||p||."""
-    m, kappa = 5, 4.0
+    kappa = 4.0
     p = torch.tensor([0.3, -1.2, 0.5, 2.0, 0.1], dtype=F64, requires_grad=True)
     c = torch.tensor([1.0, 2.0, -1.0, 0.5, 0.0], dtype=F64)
     q = VonMisesFisher(p / p.norm(), torch.tensor(kappa, dtype=F64))

@@ -23,8 +23,7 @@ from pathlib import Path
 
 import nbformat
 
-from vaelib.exercises.editions import (EditionError, check_edition, instructor_edition, learner_edition,
-                                       student_edition)
+from vaelib.exercises.editions import EditionError, check_edition, instructor_edition, learner_edition, student_edition
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ".editions.json"

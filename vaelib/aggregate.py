@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 
@@ -63,9 +63,10 @@ def surgery_terms(mu: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor, idx: 
     gaussians(mu, logvar)
     tensor(z, "z", ndim=2, last=mu.shape[1])
     tensor(idx, "idx", ndim=1, floating=False)
-    if idx.is_floating_point() or idx.is_complex() or len(idx) != len(z) or int(idx.min()) < 0 or int(idx.max()) >= len(mu):
-        raise fail("idx", f"must hold one component index in [0, {len(mu)}) per draw", f"{tuple(idx.shape)} {idx.dtype}",
-                   "the indices sample_mixture returned with z")
+    if (idx.is_floating_point() or idx.is_complex() or len(idx) != len(z)
+            or int(idx.min()) < 0 or int(idx.max()) >= len(mu)):
+        raise fail("idx", f"must hold one component index in [0, {len(mu)}) per draw",
+                   f"{tuple(idx.shape)} {idx.dtype}", "the indices sample_mixture returned with z")
     tensor(log_qz, "log_qz", ndim=1)
     same_shape(log_qz, idx, "log_qz", "idx")
     mu, logvar, z = mu.double(), logvar.double(), z.double()

@@ -7,8 +7,9 @@ A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts (noth
      "optimizer": state_dict | None, "history": {name: [floats]}, "rng": {"generator": ByteTensor, ...}}
 
 ``kind`` is "vae" (a training run or a shipped model), "classifier" (notebook 06's judge), "eval-values"
-(a shipped model's per-image test values) or "artefact" (an expensive intermediate result a notebook reads). This module also owns file hashing (md5 of the MNIST files,
-sha256 of everything shipped) and the lock that stops two runs from writing one file.
+(a shipped model's per-image test values) or "artefact" (an expensive intermediate result a notebook reads).
+This module also owns file hashing (md5 of the MNIST files, sha256 of everything shipped) and the lock that stops
+two runs from writing one file.
 
 Used by vaelib.train, vaelib.manifest, vaelib.pretrained and the commands that rebuild pretrained/ (so by every
 notebook that trains or loads a model: 00 and 04-08).
@@ -158,7 +159,8 @@ def _save(path: Path, state: dict[str, Any]) -> Path:
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", kind: str = "vae") -> dict[str, Any]:
-    """Read a vaelib checkpoint of ``kind`` safely (``weights_only=True``); CheckpointError with what to do otherwise."""
+    """Read a vaelib checkpoint of ``kind`` safely (``weights_only=True``); CheckpointError with what to do
+    otherwise."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path} does not exist: pass the path of a checkpoint written by vaelib "
@@ -172,7 +174,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", 
         raise CheckpointError(f"{path} is not a vaelib checkpoint (no format tag {FORMAT!r}); "
                               "pass the path of a file written by vaelib.")
     if state.get("kind", "vae") != kind:
-        raise CheckpointError(f"{path} holds a {state.get('kind')!r} checkpoint, not a {kind!r} one; pass the right file.")
+        raise CheckpointError(f"{path} holds a {state.get('kind')!r} checkpoint, not a {kind!r} one; "
+                              "pass the right file.")
     return state
 
 
@@ -180,7 +183,8 @@ def nonfinite_tensors(state_dict: Any, prefix: str = "") -> list[str]:
     """Names of the floating-point tensors that hold NaN or inf in a state dict, or in any nested dict or list of
     tensors (an optimizer's state dict: "state.0.exp_avg")."""
     if isinstance(state_dict, torch.Tensor):
-        return [prefix.rstrip(".")] if state_dict.is_floating_point() and not bool(torch.isfinite(state_dict).all()) else []
+        finite = not state_dict.is_floating_point() or bool(torch.isfinite(state_dict).all())
+        return [] if finite else [prefix.rstrip(".")]
     if isinstance(state_dict, float):
         return [] if math.isfinite(state_dict) else [prefix.rstrip(".")]
     items = (state_dict.items() if isinstance(state_dict, dict)
@@ -193,7 +197,8 @@ def required(state: dict[str, Any], path: str | Path, *keys: str) -> list[Any]:
     for key in keys:
         if key not in state:
             raise CheckpointError(f"{path} has no {key!r} entry (it is damaged, or was not written by vaelib's "
-                                  "trainer): pass a checkpoint written by python -m vaelib.train or vaelib.train.train.")
+                                  "trainer): pass a checkpoint written by python -m vaelib.train or "
+                                  "vaelib.train.train.")
     return [state[key] for key in keys]
 
 
@@ -262,5 +267,5 @@ def check_config(path: str | Path, state: dict[str, Any], wanted: dict[str, Any]
                               "checkpoint written by python -m vaelib.train or vaelib.train.train.")
     diff = config_diff(saved, wanted)
     if diff:
-        raise CheckpointError(f"Checkpoint {path} was trained with a different config ({'; '.join(diff)}); pass another "
-                              "output path (or move this file aside) to train this config.")
+        raise CheckpointError(f"Checkpoint {path} was trained with a different config ({'; '.join(diff)}); "
+                              "pass another output path (or move this file aside) to train this config.")

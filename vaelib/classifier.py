@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaelib.checks import count, fail, images as check_images, tensor
+from vaelib.checks import count, fail, tensor
+from vaelib.checks import images as check_images
 from vaelib.data import MNIST, batch_indices, grey
 from vaelib.evaluate import mean_se
 

@@ -162,8 +162,8 @@ def _download_missing(resolved: Path, missing: list[str]) -> None:
             if path.is_dir() and not any(path.iterdir()):
                 path.rmdir()
         raise DataError(f"MNIST is not complete in {folder} (missing {', '.join(missing)}) and could not be "
-                        f"downloaded ({type(err).__name__}): set VAELIB_DATA to the folder that holds MNIST/raw/ with {', '.join(MNIST_MD5)}, or run "
-                        "once with internet access.") from None
+                        f"downloaded ({type(err).__name__}): set VAELIB_DATA to the folder that holds MNIST/raw/ "
+                        f"with {', '.join(MNIST_MD5)}, or run once with internet access.") from None
     shutil.rmtree(staging, ignore_errors=True)
 
 

@@ -139,7 +139,8 @@ def draw_diagram(diagram: Diagram, ax: plt.Axes | None = None,
                                bbox=dict(boxstyle="round,pad=0.3", fc=FILL[n.kind], ec="0.35",
                                          ls="--" if n.kind == "loss" else "-"))
     for e in diagram.edges:
-        ax.annotate("", xy=diagram.node(e.dst).xy, xytext=diagram.node(e.src).xy, zorder=4,  # after the boxes: clipped to their drawn size
+        # zorder=4: after the boxes, so each arrow is clipped to their drawn size
+        ax.annotate("", xy=diagram.node(e.dst).xy, xytext=diagram.node(e.src).xy, zorder=4,
                     arrowprops=dict(arrowstyle="-|>", color="0.25", lw=1.2, ls="--" if e.dashed else "-",
                                     patchA=boxes[e.src].get_bbox_patch(), patchB=boxes[e.dst].get_bbox_patch(),
                                     shrinkA=2, shrinkB=2, connectionstyle=f"arc3,rad={e.bend}"))

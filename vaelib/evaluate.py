@@ -68,8 +68,9 @@ def evaluate(model: LatentVariableModel, x: torch.Tensor, *, binarized: bool = T
     values = {name: torch.cat(chunks).double().cpu() for name, chunks in parts.items() if chunks}
     for name, v in values.items():
         if not bool(torch.isfinite(v).all()):
-            raise ValueError(f"model gives a NaN or infinite {name} for {int((~torch.isfinite(v)).sum())} of {n} images "
-                             "(diverged or damaged weights): pass a model whose checkpoint loads with finite weights.")
+            raise ValueError(f"model gives a NaN or infinite {name} for {int((~torch.isfinite(v)).sum())} of {n} "
+                             "images (diverged or damaged weights): "
+                             "pass a model whose checkpoint loads with finite weights.")
         out[name], out[name + "_se"] = mean_se(v)
     if per_example:
         out["values"] = values

@@ -66,7 +66,8 @@ class GaussianMixtureDensity:
         out = []
         for r in range(0, len(z), rows):
             diff = z[r:r + rows, None, :] - self.means  # (R, K, D)
-            white = torch.linalg.solve_triangular(self.chol, diff.transpose(0, 1).transpose(1, 2), upper=False)  # (K, D, R)
+            white = torch.linalg.solve_triangular(self.chol, diff.transpose(0, 1).transpose(1, 2),
+                                                  upper=False)  # (K, D, R)
             maha = white.pow(2).sum(1).T  # (R, K) Mahalanobis distances
             out.append(torch.logsumexp(self.log_weights - 0.5 * (self.dim * LOG_2PI + log_det + maha), dim=-1))
         return torch.cat(out)
@@ -99,7 +100,8 @@ def fit_mixture(codes: torch.Tensor, n_components: int, seed: int = 0, max_iter:
 
     The codes are standardized per dimension first (so ``reg_covar`` is relative to each dimension's spread) and
     the fitted mixture is mapped back exactly: m = shift + s * m', C = diag(s) C' diag(s)."""
-    n_components, max_iter, n_init = count(n_components, "n_components"), count(max_iter, "max_iter"), count(n_init, "n_init")
+    n_components = count(n_components, "n_components")
+    max_iter, n_init = count(max_iter, "max_iter"), count(n_init, "n_init")
     reg_covar = number(reg_covar, "reg_covar", low=0.0)
     z = _codes(codes, "codes", minimum=max(2, n_components))
     if n_components == 1:
@@ -109,7 +111,8 @@ def fit_mixture(codes: torch.Tensor, n_components: int, seed: int = 0, max_iter:
     gm = GaussianMixture(n_components, covariance_type="full", reg_covar=reg_covar, max_iter=max_iter,
                          n_init=n_init, random_state=seed)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # a slow EM still gives a valid density; validation judges it
+        # a slow EM still gives a valid density; validation judges it
+        warnings.simplefilter("ignore", ConvergenceWarning)
         gm.fit(((z - shift) / scale).numpy())
     chol = torch.linalg.cholesky(torch.from_numpy(gm.covariances_))  # (K, D, D) standardized units
     return GaussianMixtureDensity(torch.from_numpy(gm.weights_).log(), shift + scale * torch.from_numpy(gm.means_),

@@ -97,7 +97,8 @@ def z_scores(g: torch.Tensor, exact: torch.Tensor) -> torch.Tensor:
     tensor(g, "g", ndim=2)
     tensor(exact, "exact", ndim=1, last=g.shape[1])
     if len(g) < 2:
-        raise fail("g", "needs at least 2 estimates for a standard error", f"shape {tuple(g.shape)}", "two or more rows")
+        raise fail("g", "needs at least 2 estimates for a standard error", f"shape {tuple(g.shape)}",
+                   "two or more rows")
     se = g.std(dim=0) / g.shape[0] ** 0.5
     return (g.mean(0) - exact) / se
 

@@ -106,7 +106,8 @@ def latent_scatter(mu: torch.Tensor, labels: torch.Tensor, ax: plt.Axes | None =
     tensor(mu, "mu", ndim=2, last=2)
     tensor(labels, "labels", ndim=1, floating=False)
     if len(labels) != len(mu):
-        raise fail("labels", "must hold one label per code", f"{len(labels)} labels for {len(mu)} codes", "labels of shape (N,)")
+        raise fail("labels", "must hold one label per code", f"{len(labels)} labels for {len(mu)} codes",
+                   "labels of shape (N,)")
     lim = number(lim, "lim", low=0.0, strict_low=True)
     fig, ax = get_axes(ax, (6.0, 5.2))
     m, y = mu.detach().cpu().numpy(), labels.cpu().numpy()

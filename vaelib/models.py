@@ -98,7 +98,8 @@ class VAE(nn.Module):
     @staticmethod
     def encoder_outputs(config: ModelConfig) -> int:
         """Numbers the encoder emits per image: 2D (mu, logvar), D + 1 (direction, concentration) or D (the code)."""
-        return {"vmf": config.latent_dim + 1, "deterministic": config.latent_dim}.get(config.latent, 2 * config.latent_dim)
+        per_family = {"vmf": config.latent_dim + 1, "deterministic": config.latent_dim}
+        return per_family.get(config.latent, 2 * config.latent_dim)
 
     def _build_prior(self) -> None:
         c = self.config

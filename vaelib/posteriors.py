@@ -54,7 +54,8 @@ class DiagonalLaplace:
 
 def kl_laplace_std_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(Laplace(mu, b) || N(0, I)) summed over the last dim, with b^2 = exp(logvar) / 2:
-    E_q[-log N(z; 0, 1)] - H[q] = (log 2 pi + mu^2 + 2 b^2) / 2 - (1 + log 2b) per dimension (E_q z^2 = mu^2 + 2 b^2)."""
+    E_q[-log N(z; 0, 1)] - H[q] = (log 2 pi + mu^2 + 2 b^2) / 2 - (1 + log 2b) per dimension
+    (E_q z^2 = mu^2 + 2 b^2)."""
     tensor(mu, "mu", finite=False, nonempty=False)
     tensor(logvar, "logvar", finite=False, nonempty=False)
     same_shape(mu, logvar, "mu", "logvar")
@@ -63,5 +64,6 @@ def kl_laplace_std_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tenso
 
 
 def entropy_gap_gaussian_laplace() -> float:
-    """H[Gaussian] - H[Laplace] at equal variance, per dimension: (log pi - 1) / 2 nats (independent of the variance)."""
+    """H[Gaussian] - H[Laplace] at equal variance, per dimension: (log pi - 1) / 2 nats (independent of the
+    variance)."""
     return 0.5 * (math.log(math.pi) - 1)

@@ -27,7 +27,8 @@ def classifier_features(model: SmallCNN, images: torch.Tensor, batch_size: int =
     tensor(images, "images", ndim=2, last=784)
     batch_size = count(batch_size, "batch_size")
     model.eval()
-    return torch.cat([model.features(images[a:a + batch_size].float()).double() for a in range(0, len(images), batch_size)])
+    return torch.cat([model.features(images[a:a + batch_size].float()).double()
+                      for a in range(0, len(images), batch_size)])
 
 
 @torch.no_grad()

@@ -23,7 +23,8 @@ class LinearGaussian:
     def __init__(self, W: torch.Tensor, b: torch.Tensor, s: float,
                  mean_shift: float = 0.0, logvar_shift: float = 0.0) -> None:
         if not s > 0:
-            raise ValueError(f"s must be > 0 (got {s}): the observation noise of x | z needs a positive standard deviation.")
+            raise ValueError(f"s must be > 0 (got {s}): "
+                             "the observation noise of x | z needs a positive standard deviation.")
         self.W, self.b, self.s = W, b, float(s)  # W: (P, D), b: (P,)
         self.mean_shift, self.logvar_shift = mean_shift, logvar_shift
 
@@ -89,8 +90,8 @@ def _toy_args(model: LinearGaussian, x: torch.Tensor, mu: torch.Tensor, logvar: 
     if len(x) != len(mu):
         raise fail("x and mu", "must hold the same number of examples", f"{len(x)} and {len(mu)}", "one q per x")
     if x.dtype != model.W.dtype or mu.dtype != model.W.dtype or logvar.dtype != model.W.dtype:
-        raise fail("x, mu and logvar", f"must be {model.W.dtype} like the model", f"{x.dtype}, {mu.dtype}, {logvar.dtype}",
-                   "x.double(), mu.double() and logvar.double()", TypeError)
+        raise fail("x, mu and logvar", f"must be {model.W.dtype} like the model",
+                   f"{x.dtype}, {mu.dtype}, {logvar.dtype}", "x.double(), mu.double() and logvar.double()", TypeError)
 
 
 def linear_gaussian_1d(a: float, b: float, s: float, **shifts: float) -> LinearGaussian:

@@ -24,8 +24,16 @@ from typing import Any, Literal
 import torch
 from tqdm.auto import tqdm
 
-from vaelib.checkpoint import (CheckpointError, check_config, checkpoint_lock, load_checkpoint, load_model_state,
-                               nonfinite_tensors, required, save_checkpoint)
+from vaelib.checkpoint import (
+    CheckpointError,
+    check_config,
+    checkpoint_lock,
+    load_checkpoint,
+    load_model_state,
+    nonfinite_tensors,
+    required,
+    save_checkpoint,
+)
 from vaelib.checks import images, number, tensor
 from vaelib.config import PRETRAINED_DIR, get_device, runs_dir
 from vaelib.data import MNIST, DataError, batch_indices, grey, load_mnist, pixels
@@ -78,7 +86,8 @@ class TrainConfig:
             (not 0 <= self.adam_beta1 < 1, f"adam_beta1 must be in [0, 1) (got {self.adam_beta1})"),
             (self.beta < 0, f"beta must be >= 0 (got {self.beta})"),
             (self.warmup_epochs < 0, f"warmup_epochs must be >= 0 (got {self.warmup_epochs})"),
-            (self.kl_reduction not in ("sum", "mean"), f"kl_reduction must be 'sum' or 'mean' (got {self.kl_reduction!r})"),
+            (self.kl_reduction not in ("sum", "mean"),
+             f"kl_reduction must be 'sum' or 'mean' (got {self.kl_reduction!r})"),
             (self.limit is not None and self.limit < 1, f"limit must be >= 1 or None (got {self.limit})"),
             (self.z_penalty < 0 or self.decoder_l2 < 0, "z_penalty and decoder_l2 must be >= 0"),
             (not self.free_bits >= 0, f"free_bits must be >= 0 (got {self.free_bits})"),
@@ -140,7 +149,8 @@ def training_loss(model: VAE, cfg: TrainConfig, x: torch.Tensor, gen: torch.Gene
 
     loss = mean_b [recon_b + beta * kl_b (/ D with kl_reduction="mean") + z_penalty ||z_b||^2 / 2]
            + decoder_l2 * sum of squared decoder weights,
-    where with ``free_bits`` > 0 kl_b is the free-bits KL (``vaelib.losses.free_bits_kl``); the history keeps the true KL.
+    where with ``free_bits`` > 0 kl_b is the free-bits KL (``vaelib.losses.free_bits_kl``); the history keeps the
+    true KL.
     """
     tensor(x, "x", ndim=2, last=784, finite=False)
     beta = number(beta, "beta", low=0.0)
@@ -223,13 +233,15 @@ def _run(cfg: TrainConfig, data: MNIST, device: torch.device, checkpoint: Path |
         weights, history, start = required(state, checkpoint, "model", "history", "epoch")
         load_model_state(model, weights, checkpoint)
         if start >= cfg.epochs:
-            _announce(f"train: {checkpoint.name} already holds all {cfg.epochs} epochs of this config; nothing to do", progress)
+            _announce(f"train: {checkpoint.name} already holds all {cfg.epochs} epochs of this config; nothing to do",
+                      progress)
             return TrainResult(model.eval(), history, cfg, "loaded", checkpoint)
         opt_state, rng = required(state, checkpoint, "optimizer", "rng")
         bad = nonfinite_tensors(opt_state)
         if bad:
-            raise CheckpointError(f"{checkpoint} holds a non-finite optimizer state (NaN or inf in {', '.join(bad[:3])}): "
-                                  "it comes from a diverged run; pass another output path to train afresh.")
+            raise CheckpointError(f"{checkpoint} holds a non-finite optimizer state "
+                                  f"(NaN or inf in {', '.join(bad[:3])}): it comes from a diverged run; "
+                                  "pass another output path to train afresh.")
         opt.load_state_dict(opt_state)
         gen.set_state(rng["generator"].cpu())
         source = "resumed"
@@ -326,8 +338,9 @@ def _normalized(state: dict[str, Any], path: str | Path) -> dict[str, Any]:
     try:
         state["config"] = TrainConfig.from_dict(config).to_dict()
     except (TypeError, KeyError, ValueError, AttributeError) as err:
-        raise CheckpointError(f"{path} holds a training config this version of vaelib cannot read ({type(err).__name__}: "
-                              f"{str(err).rstrip('.')}); pass a checkpoint written by this version's trainer.") from None
+        raise CheckpointError(f"{path} holds a training config this version of vaelib cannot read "
+                              f"({type(err).__name__}: {str(err).rstrip('.')}); "
+                              "pass a checkpoint written by this version's trainer.") from None
     return state
 
 

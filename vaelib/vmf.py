@@ -14,7 +14,6 @@ import math
 
 import numpy as np
 import torch
-
 from scipy.special import ive
 
 from vaelib.checks import count, fail, number, tensor

@@ -20,7 +20,8 @@ FLOAT32_RTOL = 1e-5  # what float32 arithmetic (24-bit mantissa) leaves of a sho
 
 NO_AUTOGRAD = [(torch.autograd, "grad", "torch.autograd.grad"), (torch.autograd, "backward", "backward()"),
                (torch.Tensor, "backward", "backward()"), (torch.func, "grad", "torch.func.grad"),
-               (torch.func, "vjp", "torch.func.vjp"), (torch.autograd.functional, "jacobian", "torch.autograd.functional"),
+               (torch.func, "vjp", "torch.func.vjp"),
+               (torch.autograd.functional, "jacobian", "torch.autograd.functional"),
                (torch.autograd.functional, "vjp", "torch.autograd.functional")]  # for ``forbidding``: no autograd
 
 
@@ -60,8 +61,9 @@ def judge_all(judge: Callable[[torch.Generator, dict[str, int]], Feedback], seed
 
 
 def answer_tensor(value: Any, name: str, shape: Sequence[int] | None = None) -> tuple[torch.Tensor, float]:
-    """The learner's result (torch tensor, NumPy array, list or tuple of numbers or of rows) as a float64 tensor, and the
-    relative tolerance its precision allows (float32 arithmetic is good to about 1e-5, float64 to far better)."""
+    """The learner's result (torch tensor, NumPy array, list or tuple of numbers or of rows) as a float64 tensor,
+    and the relative tolerance its precision allows (float32 arithmetic is good to about 1e-5, float64 to far
+    better)."""
     if value is None:
         raise NotAttempted(f"`{name}` is None: compute it.")
     low = (isinstance(value, torch.Tensor) and value.dtype in (torch.float32, torch.float16, torch.bfloat16)) or \

@@ -359,7 +359,8 @@ def _run_limited(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str
 def _private_copy(value: Any) -> Any:
     """The learner's own copy of an argument: a tensor is cloned (a clone of a tensor that needs gradients stays on
     the check's graph, so the check can still differentiate through the learner's result), an array copied,
-    lists/tuples/dicts copied deeply, other objects (a model) deep-copied; functions, classes and modules as they are."""
+    lists/tuples/dicts copied deeply, other objects (a model) deep-copied; functions, classes and modules as they
+    are."""
     if isinstance(value, torch.Tensor):
         return value.clone()
     if isinstance(value, np.ndarray):

@@ -10,8 +10,8 @@ Cell layout of an exercise (the README section "Exercises", For authors):
 
 ``learner_edition`` is the self-study edition (solutions folded at the end); ``student_edition`` is the one to
 hand out in a graded course: no solution cell, no solution code anywhere in it; ``instructor_edition`` puts each
-solution's code into its stub cell (same cell id) and opens the ``<details>``; ``check_edition`` is what CI runs: the learner's notebook under
-``VAELIB_EXERCISES_EXPECT=stub``, then every solution followed by its check cells under
+solution's code into its stub cell (same cell id) and opens the ``<details>``; ``check_edition`` is what CI runs:
+the learner's notebook under ``VAELIB_EXERCISES_EXPECT=stub``, then every solution followed by its check cells under
 ``=solution``, in the same kernel, so the notebook body runs once.
 """
 from __future__ import annotations

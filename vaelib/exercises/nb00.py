@@ -162,7 +162,8 @@ def check_negative_elbo(negative_elbo: Callable[..., Any]) -> Feedback:
             Mistake(recon.mean() + (0.5 * (mu.pow(2) + (2 * logvar).exp() - 2 * logvar - 1)).sum(-1).mean(),
                     "The KL treats logvar as log σ; it is log σ², so σ² = exp(logvar)."),
         ]
-        return match(answer.reshape(()), (recon + kl_sum).mean(), mistakes, what="loss", rtol=max(rtol, 1e-8), atol=1e-10,
+        return match(answer.reshape(()), (recon + kl_sum).mean(), mistakes, what="loss", rtol=max(rtol, 1e-8),
+                     atol=1e-10,
                      success="Right: sum within an image (pixels, latent dimensions), mean over the batch. "
                              "The number is −ELBO in nats per image.")
     return judge_all(judge, 6, B=(3, 2, 7), P=(10, 5, 16), D=(2, 1, 5))

@@ -15,10 +15,20 @@ import torch
 from torch.distributions import Normal, kl_divergence
 
 from vaelib.exercises.cases import answer_tensor, judge_all
-from vaelib.exercises.core import (Feedback, Mistake, NotAttempted, Wrong, as_float, call, exercise, fmt, match, passed,
-                                   wrong)
+from vaelib.exercises.core import (
+    Feedback,
+    Mistake,
+    NotAttempted,
+    Wrong,
+    as_float,
+    call,
+    exercise,
+    fmt,
+    match,
+    passed,
+    wrong,
+)
 from vaelib.toy import LinearGaussian, exact_elbo, linear_gaussian_1d
-
 
 NOTEBOOK = {"x": -1.0, "a": 1.5, "b": 0.5, "s": 0.8}  # section 4's model and the new observation x' of exercises 1, 4
 
@@ -109,7 +119,8 @@ def check_elbo_estimate(elbo_estimate: Callable[..., Any]) -> Feedback:
                     "Your KL reads logvar as log σ; with logvar = log σ² it is "
                     "½ Σ (mu² + exp(logvar) − logvar − 1)."),
             Mistake(log_lik.mean(0) - kl.mean(-1),
-                    "You averaged the KL over the latent dimensions; sum it (a mean is a hidden β = 1/D, notebook 02)."),
+                    "You averaged the KL over the latent dimensions; sum it "
+                    "(a mean is a hidden β = 1/D, notebook 02)."),
             Mistake(log_lik.mean(0) - 2 * kl.sum(-1), "Your KL is missing its factor ½."),
             Mistake(log_lik.mean(0) - (kl + 0.5).sum(-1),
                     "Your KL is missing the −1 inside the sum (one per dimension)."),

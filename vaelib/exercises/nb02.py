@@ -15,8 +15,19 @@ import torch
 from torch.distributions import Independent, Normal, kl_divergence
 
 from vaelib.exercises.cases import NO_AUTOGRAD, answer_tensor, forbidden_call, judge_all
-from vaelib.exercises.core import (Feedback, Mistake, Wrong, as_estimate, as_pair, call, close, exercise, fmt, match,
-                                   passed)
+from vaelib.exercises.core import (
+    Feedback,
+    Mistake,
+    Wrong,
+    as_estimate,
+    as_pair,
+    call,
+    close,
+    exercise,
+    fmt,
+    match,
+    passed,
+)
 from vaelib.tables import format_mean_se
 
 F64 = torch.float64
@@ -58,15 +69,18 @@ def check_kl_grads(kl_grads: Callable[..., Any]) -> Feedback:
         sigma = (0.5 * logvar).exp()
         lv_fb = match(g_lv, ref_lv, [
             Mistake(logvar.exp() - 1, "The factor ½ is missing: ∂KL/∂logvar = ½(e^logvar − 1). (e^logvar − 1 is the "
-                                      "gradient with respect to log σ, which is twice the one with respect to log σ².)"),
+                                      "gradient with respect to log σ, "
+                                      "which is twice the one with respect to log σ².)"),
             Mistake(0.5 * logvar.exp(), "The −logvar term is missing from your derivative: it contributes −½, so "
                                         "∂KL/∂logvar = ½(e^logvar − 1)."),
             Mistake(0.5 * (1 - logvar.exp()), "∂KL/∂logvar has the wrong sign: it is ½(e^logvar − 1), positive for a "
                                               "q wider than the prior."),
-            Mistake(0.5 * (logvar.exp() - logvar - 1), "That is the variance part of the KL itself, not its derivative."),
-            Mistake(sigma - 1 / sigma, "That is ∂KL/∂σ. The exercise wants the derivative with respect to logvar = log σ²: "
-                                       "multiply by ∂σ/∂logvar = σ/2."),
-            Mistake((2 * logvar).exp() - 1, "You read logvar as log σ (σ² = e^(2·logvar)); it is log σ², so σ² = e^logvar."),
+            Mistake(0.5 * (logvar.exp() - logvar - 1), "That is the variance part of the KL itself, "
+                                                       "not its derivative."),
+            Mistake(sigma - 1 / sigma, "That is ∂KL/∂σ. The exercise wants the derivative with respect to logvar = log "
+                                       "σ²: multiply by ∂σ/∂logvar = σ/2."),
+            Mistake((2 * logvar).exp() - 1, "You read logvar as log σ (σ² = e^(2·logvar)); it is log σ², "
+                                            "so σ² = e^logvar."),
         ], what="∂KL/∂logvar", rtol=max(rtol_lv, 1e-8), atol=1e-10)
         if not lv_fb.passed:
             return lv_fb
@@ -86,15 +100,15 @@ def check_kl_per_example(kl_per_example: Callable[..., Any]) -> Feedback:
             raise Wrong("`kl_per_example` returned one number: you reduced over the batch too. Return one KL per "
                         "example, shape (B,): reduce over the latent dimensions only, dim=-1.")
         if isinstance(out, torch.Tensor) and tuple(out.shape) == (d,) and b != d:
-            raise Wrong("Your result has one value per latent dimension, shape (D,): you reduced over the batch, dim 0. "
-                        "Reduce over the latent dimensions, dim=-1, so that every example keeps its own KL.")
+            raise Wrong("Your result has one value per latent dimension, shape (D,): you reduced over the batch, dim "
+                        "0. Reduce over the latent dimensions, dim=-1, so that every example keeps its own KL.")
         answer, rtol = answer_tensor(out, "kl_per_example(z_mean, z_log_var)", shape=(b,))
         q = Independent(Normal(mu, (0.5 * logvar).exp()), 1)  # batch (B,), event (D,)
         ref = kl_divergence(q, Independent(Normal(torch.zeros_like(mu), torch.ones_like(mu)), 1))  # (B,)
         bracket = 1 + logvar - mu**2 - logvar.exp()  # (B, D): the Keras bracket
         mistakes = [
-            Mistake(-0.5 * bracket.mean(-1), "You averaged over the D latent dimensions (the Keras `mean`): that is KL/D, "
-                                             "a hidden β = 1/D. Sum over dim=-1."),
+            Mistake(-0.5 * bracket.mean(-1), "You averaged over the D latent dimensions (the Keras `mean`): that is "
+                                             "KL/D, a hidden β = 1/D. Sum over dim=-1."),
             Mistake(0.5 * bracket.sum(-1), "Your KL has the wrong sign (it is negative): KL = −½ Σ (1 + logvar − μ² − "
                                            "e^logvar). The −½ in front is what makes it ≥ 0."),
             Mistake(-bracket.sum(-1), "The factor ½ is missing: KL = −½ Σ_d (1 + logvar − μ² − e^logvar)."),
@@ -104,7 +118,8 @@ def check_kl_per_example(kl_per_example: Callable[..., Any]) -> Feedback:
                     "The `1 +` inside the bracket is missing (it contributes ½ nat per dimension)."),
             Mistake(-0.5 * (1 + logvar - mu**2 - (0.5 * logvar).exp()).sum(-1),
                     "You used σ = e^(z_log_var/2) where σ² = e^z_log_var belongs."),
-            Mistake(-0.5 * (1 + logvar - mu - logvar.exp()).sum(-1), "μ must be squared: the term is −μ² (`z_mean ** 2`)."),
+            Mistake(-0.5 * (1 + logvar - mu - logvar.exp()).sum(-1), "μ must be squared: "
+                                                                     "the term is −μ² (`z_mean ** 2`)."),
         ]
         return match(answer, ref, mistakes, what="per-example KL", rtol=max(rtol, 1e-8), atol=1e-10,
                      success="Right: one KL per example, summed over the D dimensions, equal to torch.distributions "
@@ -121,8 +136,8 @@ def check_mc_kl(mc_kl: Callable[..., Any]) -> Feedback:
         eps = torch.randn(n, d, generator=g, dtype=F64)  # (n, D)
         out = call(mc_kl, mu.clone(), logvar.clone(), eps.clone(), name="mc_kl")
         if isinstance(out, torch.Tensor) and out.numel() > 1:
-            raise Wrong(f"`mc_kl` returned a tensor of shape {tuple(out.shape)}: return two numbers, the average of the "
-                        "n log-ratios and its standard error.")
+            raise Wrong(f"`mc_kl` returned a tensor of shape {tuple(out.shape)}: return two numbers, the average of "
+                        "the n log-ratios and its standard error.")
         est, se = as_estimate(out, "mc_kl")
         if not (math.isfinite(est) and math.isfinite(se)):
             raise Wrong("Your (estimate, standard error) contains NaN or inf: look for a log of 0 or a division by 0.")

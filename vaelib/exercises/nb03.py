@@ -3,9 +3,9 @@
 Each check builds its own inputs (float64) twice, with a fixed seed and sizes and with a seed and sizes drawn when
 it runs (``vaelib.exercises.cases``), and a reference that does not share the learner's
 formula: per-sample gradients of ``torch.distributions`` log-densities by autograd, the exact leave-one-out
-mean, the same seeded Laplace draws (or, for noise drawn
-another way, a Kolmogorov-Smirnov distance and E|eps| = 1 within 4 standard errors), the log-normal's exact moments. The usual mistaken
-formulas are evaluated on the same inputs, so that a wrong answer gets the hint that names its mistake.
+mean, the same seeded Laplace draws (or, for noise drawn another way, a Kolmogorov-Smirnov distance and
+E|eps| = 1 within 4 standard errors), the log-normal's exact moments. The usual mistaken formulas are evaluated
+on the same inputs, so that a wrong answer gets the hint that names its mistake.
 """
 from __future__ import annotations
 
@@ -16,8 +16,20 @@ import torch
 from torch.distributions import Laplace, Normal
 
 from vaelib.exercises.cases import NO_AUTOGRAD, answer_tensor, finite, forbidden_call, judge_all, with_grads
-from vaelib.exercises.core import (Feedback, Mistake, Wrong, as_pair, as_tensor, call, close, exercise, fmt, match,
-                                   passed, wrong)
+from vaelib.exercises.core import (
+    Feedback,
+    Mistake,
+    Wrong,
+    as_pair,
+    as_tensor,
+    call,
+    close,
+    exercise,
+    fmt,
+    match,
+    passed,
+    wrong,
+)
 from vaelib.gradients import pathwise_grad, random_quadratic
 from vaelib.tables import format_mean_se
 
@@ -32,7 +44,8 @@ def _square(z: torch.Tensor) -> torch.Tensor:
 
 def _score_reference(f: Callable[[torch.Tensor], torch.Tensor], mu: torch.Tensor, logvar: torch.Tensor,
                      eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-sample f(z) * grad log q(z) w.r.t. (mu, logvar), the score by autograd on ``Normal.log_prob``: (n, D) each."""
+    """Per-sample f(z) * grad log q(z) w.r.t. (mu, logvar), the score by autograd on ``Normal.log_prob``:
+    (n, D) each."""
     n = eps.shape[0]
     m = mu.expand(n, -1).clone().requires_grad_(True)  # (n, D): one copy per sample gives per-sample gradients
     lv = logvar.expand(n, -1).clone().requires_grad_(True)
@@ -52,7 +65,8 @@ def check_score_grad(score_grad: Callable[..., Any]) -> Feedback:
         logvar = torch.rand(d, generator=g, dtype=F64) * 2.0 - 1.2  # sigma from 0.55 to 1.2: sigma, sigma^2 differ
         eps = torch.randn(n, d, generator=g, dtype=F64)
         out = forbidden_call(score_grad, call, quad, mu.clone(), logvar.clone(), eps.clone(), name="score_grad",
-                             targets=NO_AUTOGRAD, reason="use only values of f (the check compares with autograd itself).")
+                             targets=NO_AUTOGRAD, reason="use only values of f (the check compares with "
+                                                         "autograd itself).")
         g_mu, g_lv = as_pair(out, "score_grad", "(d/dμ, d/dlogvar)")
         for part, name in ((g_mu, "d/dμ"), (g_lv, "d/dlogvar")):
             if isinstance(part, torch.Tensor) and tuple(part.shape) == (d,):
@@ -106,18 +120,21 @@ def check_loo_baseline(loo_baseline: Callable[..., Any]) -> Feedback:
         fz = torch.randn(n, generator=g, dtype=F64) * 3 + 2  # (n,) values of f
         out = call(loo_baseline, fz.clone(), name="loo_baseline")
         if isinstance(out, torch.Tensor) and out.numel() == 1:
-            raise Wrong("`loo_baseline` returned one number. The plain mean includes f(z_i) itself, which correlates the "
-                        "baseline with sample i's own score and biases the estimator (by the factor (n − 1)/n). Give "
-                        "each sample the mean of the other n − 1 values: shape (n,).")
+            raise Wrong("`loo_baseline` returned one number. The plain mean includes f(z_i) itself, which correlates "
+                        "the baseline with sample i's own score and biases the estimator (by the factor (n − 1)/n). "
+                        "Give each sample the mean of the other n − 1 values: shape (n,).")
         answer, rtol = answer_tensor(out, "loo_baseline(fz)", shape=(n,))
         ref = torch.stack([torch.cat([fz[:i], fz[i + 1:]]).mean() for i in range(n)])  # brute force
         total = fz.sum()
         mistakes = [
             Mistake(fz.mean().expand(n), "That is the plain mean, which includes f(z_i) itself: the baseline then "
-                                         "depends on sample i and the estimator is biased (by (n − 1)/n). Leave f(z_i) out."),
+                                         "depends on sample i and the estimator is biased (by (n − 1)/n). "
+                                         "Leave f(z_i) out."),
             Mistake((total - fz) / n, "Divide the sum of the others by n − 1, the number of other samples, not by n."),
-            Mistake(total.expand(n) / (n - 1), "Subtract f(z_i) from the sum first: the baseline of sample i leaves it out."),
-            Mistake(fz - ref, "You returned f(z_i) − b_i; return the baseline b_i itself (the estimator subtracts it)."),
+            Mistake(total.expand(n) / (n - 1), "Subtract f(z_i) from the sum first: "
+                                               "the baseline of sample i leaves it out."),
+            Mistake(fz - ref, "You returned f(z_i) − b_i; "
+                              "return the baseline b_i itself (the estimator subtracts it)."),
             Mistake(torch.zeros(n, dtype=F64), "A baseline of 0 is the plain score-function estimator; use the mean of "
                                                "the other samples' f."),
         ]
@@ -206,7 +223,8 @@ def check_laplace_eps(laplace_eps: Callable[..., Any]) -> Feedback:
 
 
 def _laplace_gradient(eps: torch.Tensor) -> str:
-    """A sentence: the pathwise gradient of E[z^2] for z = mu + b * eps with the learner's noise, against (2 mu, 4 b)."""
+    """A sentence: the pathwise gradient of E[z^2] for z = mu + b * eps with the learner's noise, against
+    (2 mu, 4 b)."""
     mu, b = torch.tensor([0.7], dtype=F64), torch.tensor([1.3], dtype=F64)
     g_mu, g_b = pathwise_grad(_square, mu, b, len(eps), eps=eps)  # (n, 1) each
     n = len(eps)

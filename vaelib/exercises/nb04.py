@@ -1,9 +1,10 @@
 """Checks for the exercises of notebooks/04_mnist_vae.ipynb (a VAE's per-image numbers on binary images).
 
 Each check builds its own small random VAE (``vaelib.models``, float64) and binary images drawn from it twice, with
-a fixed seed and sizes and with a seed and sizes drawn when it runs (``vaelib.exercises.cases``), computes the reference with ``torch.distributions``, and what the usual mistaken formulas give on
-the same inputs, so that a wrong answer gets the hint that names its mistake. The IWAE check also runs the
-learner's bound on a 1-D-latent model whose log p(x) it computes exactly by quadrature.
+a fixed seed and sizes and with a seed and sizes drawn when it runs (``vaelib.exercises.cases``), computes the
+reference with ``torch.distributions``, and what the usual mistaken formulas give on the same inputs, so that a
+wrong answer gets the hint that names its mistake. The IWAE check also runs the learner's bound on a 1-D-latent
+model whose log p(x) it computes exactly by quadrature.
 """
 from __future__ import annotations
 
@@ -77,31 +78,34 @@ def check_log_likelihood(bernoulli_log_likelihood: Callable[..., Any]) -> Feedba
             raise Wrong("You returned one number for the whole batch; return one log-likelihood per image, shape (B,): "
                         "sum over the 784 pixels (the last dimension) only.")
         if isinstance(out, torch.Tensor) and tuple(out.shape) == (PIXELS,):
-            raise Wrong("You reduced over the images (dim 0) and kept the pixels; sum over the pixels (dim −1) instead, "
-                        "so that each image gets its own log-likelihood, shape (B,).")
+            raise Wrong("You reduced over the images (dim 0) and kept the pixels; sum over the pixels (dim −1) "
+                        "instead, so that each image gets its own log-likelihood, shape (B,).")
         answer, rtol = answer_tensor(out, "bernoulli_log_likelihood(x_logits, x)", shape=(B,))
         ref = _log_lik(x_logits, x)
         if not torch.isfinite(answer).all():
-            raise Wrong("Your result has inf or NaN: log(sigmoid(l)) and log(1 − sigmoid(l)) become log 0 for confident "
-                        "logits (±40 here, where sigmoid rounds to 0 or 1). Work from the logits: "
+            raise Wrong("Your result has inf or NaN: log(sigmoid(l)) and log(1 − sigmoid(l)) become log 0 for "
+                        "confident logits (±40 here, where sigmoid rounds to 0 or 1). Work from the logits: "
                         "`F.binary_cross_entropy_with_logits(x_logits, x, reduction=\"none\")` or `F.logsigmoid`.")
         bce_on_probs = -F.binary_cross_entropy(torch.sigmoid(x_logits), x, reduction="none").sum(-1)
         mistakes = [
-            Mistake(ref / PIXELS, "You averaged over the 784 pixels; sum them. log p(x|z) is a sum of one log-probability "
-                                  "per pixel, and the mean is 784 times smaller: not nats per image."),
+            Mistake(ref / PIXELS, "You averaged over the 784 pixels; sum them. log p(x|z) is a sum of one "
+                                  "log-probability per pixel, and the mean is 784 times smaller: not nats per image."),
             Mistake(-ref, "That is the binary cross-entropy (a loss, ≥ 0); the log-likelihood is its negative."),
-            Mistake(-ref / PIXELS, "That is the mean binary cross-entropy per pixel: negate it and sum over the pixels."),
+            Mistake(-ref / PIXELS, "That is the mean binary cross-entropy per pixel: "
+                                   "negate it and sum over the pixels."),
             Mistake(bce_on_probs, "`F.binary_cross_entropy` on probabilities clamps log 0 to −100, so confident pixels "
-                                  "(σ(40) rounds to 1) get the wrong value: use `F.binary_cross_entropy_with_logits` on "
-                                  "the logits."),
-            Mistake(_log_lik(torch.sigmoid(x_logits), x), "You applied the sigmoid before a function that takes logits: "
+                                  "(σ(40) rounds to 1) get the wrong value: use `F.binary_cross_entropy_with_logits` "
+                                  "on the logits."),
+            Mistake(_log_lik(torch.sigmoid(x_logits), x),
+                    "You applied the sigmoid before a function that takes logits: "
                     "`binary_cross_entropy_with_logits` applies it itself."),
             Mistake(-F.binary_cross_entropy_with_logits(x, x_logits, reduction="none").sum(-1),
                     "The arguments are swapped: the logits come first, the binary image (the target) second."),
         ]
         return match(answer, ref, mistakes, what="log-likelihood", rtol=max(rtol, 1e-9), atol=1e-9,
                      success="Right, and stable at logits of ±40, where log σ(l) would round to log 0. This is "
-                             "vaelib.losses.bernoulli_log_prob, the reconstruction term −recon of every ELBO in the series.")
+                             "vaelib.losses.bernoulli_log_prob, "
+                             "the reconstruction term −recon of every ELBO in the series.")
     return judge_all(judge, 41, B=(3, 2, 7))
 
 
@@ -132,20 +136,21 @@ def check_elbo_sampled(elbo_per_image: Callable[..., Any]) -> Feedback:
             Mistake(at_mu - kl.sum(-1), "That is the z = μ 'ELBO' of section 5.2: it skips the noise that the bound "
                                         "accounts for and is optimistic. Sample z = μ + σ·ε with the given `eps`."),
             Mistake(log_sigma_z - kl.sum(-1), "You used σ = exp(logvar): `logvar` is log σ², so σ = exp(logvar / 2)."),
-            Mistake(log_sigma_z - kl_log_sigma.sum(-1), "You read `logvar` as log σ (in z and in the KL); it is log σ², "
-                                                        "so σ = exp(logvar / 2) and σ² = exp(logvar)."),
+            Mistake(log_sigma_z - kl_log_sigma.sum(-1), "You read `logvar` as log σ (in z and in the KL); it is log "
+                                                        "σ², so σ = exp(logvar / 2) and σ² = exp(logvar)."),
             Mistake(recon - kl_log_sigma.sum(-1), "Your KL reads `logvar` as log σ; with logvar = log σ² it is "
                                                   "½ Σ (μ² + exp(logvar) − logvar − 1)."),
             Mistake(recon - kl.mean(-1), "You averaged the KL over the latent dimensions; sum it (a mean is a hidden "
                                          "β = 1/D, notebook 02)."),
-            Mistake(recon / PIXELS - kl.sum(-1), "You averaged log p(x|z) over the 784 pixels; sum them (section 5.1)."),
+            Mistake(recon / PIXELS - kl.sum(-1), "You averaged log p(x|z) over the 784 pixels; "
+                                                 "sum them (section 5.1)."),
             Mistake(recon + kl.sum(-1), "The KL has the wrong sign: the ELBO subtracts it."),
             Mistake(recon, "The KL term is missing: ELBO = log p(x|z) − KL(q(z|x) ‖ N(0, I))."),
             Mistake(recon - 2 * kl.sum(-1), "Your KL is missing its factor ½."),
         ]
         return match(answer, recon - kl.sum(-1), mistakes, what="ELBO", rtol=max(rtol, 1e-9), atol=1e-9,
-                     success="Right: one sampled z per image, as vaelib.losses.elbo_terms and vaelib.evaluate compute it. "
-                             "Averaged over images it estimates the ELBO without bias; the z = μ version does not.")
+                     success="Right: one sampled z per image, as vaelib.losses.elbo_terms and vaelib.evaluate compute "
+                             "it. Averaged over images it estimates the ELBO without bias; the z = μ version does not.")
     return judge_all(judge, 42, B=(4, 2, 7), D=(3, 1, 6))
 
 
@@ -242,14 +247,14 @@ def check_iwae(iwae_bound: Callable[..., Any]) -> Feedback:
             lse, log_k = torch.logsumexp(log_w, dim=0), math.log(k)
             at_mu = log_weights(mu.expand(k, *mu.shape), q)
         if not torch.isfinite(answer).all():
-            raise Wrong("Your bound has inf or NaN: the log-weights here are below −1000 nats, and exp(−1000) is 0 even in "
-                        "float64. Stay in logs: torch.logsumexp(log_w, dim=0) − log k.")
+            raise Wrong("Your bound has inf or NaN: the log-weights here are below −1000 nats, and exp(−1000) is 0 "
+                        "even in float64. Stay in logs: torch.logsumexp(log_w, dim=0) − log k.")
         mistakes = [
             Mistake(lse, "The −log k is missing: (1/k) Σ w_i is an average, so subtract log k from the logsumexp. "
                          "Without it the 'bound' can exceed log p(x) by up to log k nats."),
             Mistake(lse + log_k, "The sign of log k is wrong: log((1/k) Σ w_i) = logsumexp − log k."),
-            Mistake(log_w.mean(0), "That is the average log-weight, an ELBO estimate (it does not improve with k); IWAE "
-                                   "takes the log of the average weight: logsumexp − log k."),
+            Mistake(log_w.mean(0), "That is the average log-weight, an ELBO estimate (it does not improve with k); "
+                                   "IWAE takes the log of the average weight: logsumexp − log k."),
             Mistake(log_w.max(0).values - log_k, "The largest log-weight is not the sum of the weights: use "
                                                  "torch.logsumexp over the k samples."),
             Mistake(torch.logsumexp(log_weights(mu + logvar.exp() * eps, q), 0) - log_k,
@@ -263,8 +268,8 @@ def check_iwae(iwae_bound: Callable[..., Any]) -> Feedback:
                     "log q(z|x) is missing from the log-weight: w = p(x|z) p(z) / q(z|x)."),
             Mistake(torch.logsumexp(log_weights(mu + q.scale * eps, q, prior=False), 0) - log_k,
                     "log p(z) (the prior N(0, I)) is missing from the log-weight: w = p(x|z) p(z) / q(z|x)."),
-            Mistake(torch.logsumexp(at_mu, 0) - log_k, "Every sample sits at z = μ: use z_i = μ + σ·ε_i with the k rows of "
-                                                       "`eps`, one z per sample."),
+            Mistake(torch.logsumexp(at_mu, 0) - log_k, "Every sample sits at z = μ: use z_i = μ + σ·ε_i with the k "
+                                                       "rows of `eps`, one z per sample."),
         ]
         return match(answer, lse - log_k, mistakes, what="IWAE bound", rtol=max(rtol, 1e-9), atol=1e-9)
     verdict = judge_all(judge, 45, k=(6, 2, 10), B=(4, 3, 8), D=(3, 1, 5))

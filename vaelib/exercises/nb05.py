@@ -21,7 +21,8 @@ from vaelib.exercises.cases import answer_tensor, forbidden_call, judge_all
 from vaelib.exercises.core import Feedback, Mistake, Wrong, call, exercise, match, passed
 
 F64 = torch.float64
-_NO_KL_PER_DIM = [(latent, "kl_per_dim", "vaelib.latent.kl_per_dim"), (latent, "kl_std_normal", "vaelib.latent.kl_per_dim")]
+_NO_KL_PER_DIM = [(latent, "kl_per_dim", "vaelib.latent.kl_per_dim"),
+                  (latent, "kl_std_normal", "vaelib.latent.kl_per_dim")]
 _NO_GRID = [(latent, "quantile_grid", "vaelib.latent.quantile_grid"),
             (latent, "normal_quantiles", "vaelib.latent.quantile_grid")]
 
@@ -115,18 +116,24 @@ def check_quantile_grid(quantile_grid_2d: Callable[..., Any]) -> Feedback:
         q = norm.ppf(u)
         from_erfinv = torch.erfinv(torch.from_numpy(2 * u - 1)).numpy()
         mistakes = [
-            Mistake(grid(np.linspace(q[0], q[-1], n)), "Your values are equally spaced in z; space them in probability: "
+            Mistake(grid(np.linspace(q[0], q[-1], n)),
+                    "Your values are equally spaced in z; space them in probability: "
                     "z = Φ⁻¹(u) with u equally spaced, so that each step covers the same prior mass."),
-            Mistake(grid(np.linspace(-3, 3, n)), "A uniform grid over [−3, 3] spends most cells on the tails, where the "
+            Mistake(grid(np.linspace(-3, 3, n)),
+                    "A uniform grid over [−3, 3] spends most cells on the tails, where the "
                     "prior has almost no mass: use z = Φ⁻¹(u) with u = linspace(0.05, 0.95, n)."),
             Mistake(grid(q, flip=False), "Your first row has the smallest z₂, so the picture comes out upside down: "
                     "row 0 is the top of the image, so it must hold the largest z₂ (flip the z₂ values)."),
-            Mistake(grid(q, swap=True), "z₁ and z₂ are swapped: within a row z₁ (the horizontal axis) should change, and "
+            Mistake(grid(q, swap=True),
+                    "z₁ and z₂ are swapped: within a row z₁ (the horizontal axis) should change, and "
                     "z₂ should be constant; each row of your array is a point (z₁, z₂)."),
-            Mistake(grid(q).reshape(n, n, 2).transpose(0, 1).reshape(-1, 2), "Your grid is the transpose of the picture "
-                    "(z₁ changes down a column; `torch.meshgrid` with indexing=\"ij\" gives the first tensor's values along "
-                    "rows): each row of the image is one z₂, largest at the top, and z₁ increases from left to right."),
-            Mistake(grid(q, flip=False, swap=True), "Your grid is the transpose, with the smallest z₂ first: each row of "
+            Mistake(grid(q).reshape(n, n, 2).transpose(0, 1).reshape(-1, 2),
+                    "Your grid is the transpose of the picture "
+                    "(z₁ changes down a column; `torch.meshgrid` with indexing=\"ij\" gives the first tensor's values "
+                    "along rows): each row of the image is one z₂, largest at the top, "
+                    "and z₁ increases from left to right."),
+            Mistake(grid(q, flip=False, swap=True),
+                    "Your grid is the transpose, with the smallest z₂ first: each row of "
                     "the image is one z₂ (largest at the top), and z₁ increases from left to right."),
             Mistake(grid(from_erfinv), "Φ⁻¹(u) = √2 · erfinv(2u − 1): the factor √2 is missing."),
             Mistake(grid(u), "These are the probabilities u themselves; apply the Normal quantile function Φ⁻¹ "
@@ -135,9 +142,9 @@ def check_quantile_grid(quantile_grid_2d: Callable[..., Any]) -> Feedback:
         ]
         steps = np.diff(q)
         return match(answer, grid(q), mistakes, what="quantile grid", rtol=1e-5, atol=1e-6,
-                     success=f"Right. With n = {n} the steps between neighbours grow from {steps[n // 2 - 1]:.3f} in the "
-                             f"centre to {steps[0]:.3f} at the edge, and each covers {0.9 / (n - 1):.2f} of the prior's "
-                             "mass along its axis: the grid is dense where the prior puts its mass.")
+                     success=f"Right. With n = {n} the steps between neighbours grow from {steps[n // 2 - 1]:.3f} in "
+                             f"the centre to {steps[0]:.3f} at the edge, and each covers {0.9 / (n - 1):.2f} of the "
+                             "prior's mass along its axis: the grid is dense where the prior puts its mass.")
     return judge_all(judge, 56, n=(6, 3, 10))
 
 
@@ -159,8 +166,8 @@ def check_slerp(slerp: Callable[..., Any]) -> Feedback:
             raise Wrong(f"Your path has shape (D, T) = {tuple(out.shape)}; return one point per row, shape (T, D).")
         answer = _as_tensor(out, "slerp(z0, z1, t)", shape=(len(t), D))
         if not torch.isfinite(answer).all():
-            raise Wrong("Your path has NaN or inf: arccos needs the cosine of the angle, z0·z1 / (|z0| |z1|), which lies in "
-                        "[−1, 1]; the plain dot product z0·z1 does not.")
+            raise Wrong("Your path has NaN or inf: arccos needs the cosine of the angle, z0·z1 / (|z0| |z1|), which "
+                        "lies in [−1, 1]; the plain dot product z0·z1 does not.")
         a, b, tt = z0.numpy(), z1.numpy(), t.numpy()
         ref = torch.from_numpy(_slerp_ref(a, b, tt))
         linear = (1 - t)[:, None] * z0 + t[:, None] * z1
@@ -170,17 +177,19 @@ def check_slerp(slerp: Callable[..., Any]) -> Feedback:
                             "sin((1 − t) Ω)/sin Ω and sin(t Ω)/sin Ω, with Ω the angle between z0 and z1."),
             Mistake(ref.flip(0), "Your path runs backwards: at t = 0 it must start at z0 (weight sin((1 − t) Ω)/sin Ω "
                                  "on z0) and end at z1."),
-            Mistake(unit, "You interpolated the unit directions z/|z|, so your path lies on the unit sphere; use z0 and "
-                          "z1 themselves (only the angle Ω comes from the normalized vectors)."),
-            Mistake(torch.from_numpy((np.sin((1 - tt) * 1.0)[:, None] * a + np.sin(tt * 1.0)[:, None] * b) / np.sin(1.0)),
+            Mistake(unit, "You interpolated the unit directions z/|z|, so your path lies on the unit sphere; use z0 "
+                          "and z1 themselves (only the angle Ω comes from the normalized vectors)."),
+            Mistake(torch.from_numpy((np.sin((1 - tt) * 1.0)[:, None] * a + np.sin(tt * 1.0)[:, None] * b)
+                                     / np.sin(1.0)),
                     "Ω must be the angle between z0 and z1, Ω = arccos(z0·z1 / (|z0| |z1|)), not a constant."),
         ]
         verdict = match(answer, ref, mistakes, what="slerp path", rtol=1e-5, atol=1e-8)
         if not verdict.passed:
             return verdict
         mid = len(t) // 2
-        return passed(f"Right. For two draws from N(0, I_{D}) with norms {z0.norm():.2f} and {z1.norm():.2f}, the straight "
-                      f"line's midpoint has norm {linear[mid].norm():.2f}, while slerp's has {answer[mid].norm():.2f}. In "
-                      f"{D} dimensions the prior's mass sits in a thin shell of radius ≈ √{D} = {math.sqrt(D):.2f}; the "
-                      "straight line cuts through the inside, where codes are atypical, and the arc stays near the shell.")
+        return passed(f"Right. For two draws from N(0, I_{D}) with norms {z0.norm():.2f} and {z1.norm():.2f}, the "
+                      f"straight line's midpoint has norm {linear[mid].norm():.2f}, while slerp's has "
+                      f"{answer[mid].norm():.2f}. In {D} dimensions the prior's mass sits in a thin shell of "
+                      f"radius ≈ √{D} = {math.sqrt(D):.2f}; the straight line cuts through the inside, "
+                      "where codes are atypical, and the arc stays near the shell.")
     return judge_all(judge, 55, D=(50, 20, 80), T=(7, 3, 12))

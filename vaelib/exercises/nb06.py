@@ -14,8 +14,20 @@ import torch
 from torch.distributions import Independent, Normal
 
 from vaelib.exercises.cases import answer_tensor, finite, judge_all
-from vaelib.exercises.core import (Feedback, Mistake, NotAttempted, Wrong, as_estimate, call, close, exercise, fmt,
-                                   match, passed, wrong)
+from vaelib.exercises.core import (
+    Feedback,
+    Mistake,
+    NotAttempted,
+    Wrong,
+    as_estimate,
+    call,
+    close,
+    exercise,
+    fmt,
+    match,
+    passed,
+    wrong,
+)
 
 F64 = torch.float64
 
@@ -163,7 +175,8 @@ def _judge_rev_kl(rev_kl: Any, log_q: Callable[[torch.Tensor], torch.Tensor]) ->
                     "use n = 2,000 and your `reverse_kl`.")
     if abs(est - ref) > 5 * math.hypot(se, ref_se):
         raise Wrong(f"`rev_kl` = {fmt(est)} is more than 5 standard errors from the check's own estimate "
-                    f"{fmt(ref)} for the 2-D model's q(z): pass `lambda z: log_mixture_density(z, mu2, lv2)` and D = 2.")
+                    f"{fmt(ref)} for the 2-D model's q(z): pass `lambda z: log_mixture_density(z, mu2, "
+                    "lv2)` and D = 2.")
     return passed(f"KL(p ‖ q) = {fmt(est)} ± {fmt(se)} for the 2-D model's q(z).")
 
 

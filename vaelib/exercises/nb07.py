@@ -16,8 +16,20 @@ from torch.distributions import Independent, Normal
 
 from vaelib import evaluate
 from vaelib.exercises.cases import answer_tensor, finite, forbidden_call, judge_all
-from vaelib.exercises.core import (Feedback, Mistake, NotAttempted, Wrong, as_estimate, call, close, exercise, fmt,
-                                   match, passed, wrong)
+from vaelib.exercises.core import (
+    Feedback,
+    Mistake,
+    NotAttempted,
+    Wrong,
+    as_estimate,
+    call,
+    close,
+    exercise,
+    fmt,
+    match,
+    passed,
+    wrong,
+)
 
 F64 = torch.float64
 

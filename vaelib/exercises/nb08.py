@@ -96,7 +96,8 @@ def check_gaussian_fit(heldout_gaussian: Callable[..., Any]) -> Feedback:
                                                     "likelihood fit divides by N (`np.cov(..., bias=True)`)."),
             Mistake(mean_ll(m, torch.diag(cov.diagonal())), "That is a diagonal Gaussian; the ex-post density has a "
                                                             "full covariance (the codes are correlated)."),
-            Mistake(mean_ll(m, cov, train), "That is the fit on the training codes; evaluate the held-out (test) codes."),
+            Mistake(mean_ll(m, cov, train), "That is the fit on the training codes; "
+                                            "evaluate the held-out (test) codes."),
             Mistake(MultivariateNormal(m, cov).log_prob(test).sum().item(), "Take the mean over test codes, not the "
                                                                             "sum."),
             Mistake((-0.5 * (D * math.log(2 * math.pi) + maha)).mean().item(), "The −½ log det C term is missing."),
@@ -195,7 +196,8 @@ def check_laplace_rsample(laplace_rsample: Callable[..., Any]) -> Feedback:
         mistakes = [
             Mistake(mu + sd * noise, "The scale is b = σ/√2, not σ: a Laplace with scale b has variance 2b², and "
                                      "`logvar` is log σ² = log Var(z)."),
-            Mistake(mu + logvar.exp() / math.sqrt(2) * noise, "exp(logvar) is the variance σ²; b = exp(logvar / 2)/√2."),
+            Mistake(mu + logvar.exp() / math.sqrt(2) * noise, "exp(logvar) is the variance σ²; "
+                                                              "b = exp(logvar / 2)/√2."),
             Mistake(mu - sd / math.sqrt(2) * noise, "The sign is flipped: z = μ − b sign(u) log(1 − 2|u|) "
                                                     "(log(1 − 2|u|) ≤ 0)."),
             Mistake(mu - sd / math.sqrt(2) * u.sign() * torch.log1p(-u.abs()), "Use log(1 − 2|u|): |u| < ½, and the "
