@@ -16,6 +16,7 @@ import torch  # noqa: E402
 
 from vaelib.config import REPO_ROOT  # noqa: E402
 from vaelib.data import MNIST, DataError, load_mnist  # noqa: E402
+from vaelib.exercises import core  # noqa: E402
 
 # Under pytest-xdist (`make test`: 2 workers on the 2-core CPU) each worker gets one torch thread and its own runs/
 # folder: two workers never write one checkpoint (its lock would refuse the second), and notebook kernels, started
@@ -54,6 +55,14 @@ def _own_global_rng():
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         yield
+
+
+@pytest.fixture(autouse=True)
+def _as_a_learner(monkeypatch):
+    """Every test starts as a learner would: no CI expectation for the exercise checks, no report file, the default
+    time limit for learner code (CI's own settings must not leak into a test)."""
+    for name in (core.EXPECT_ENV, core.REPORT_ENV, core.TIME_LIMIT_ENV):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture

@@ -89,7 +89,8 @@ OPT_OUT: dict[str, str] = {
                                              "tests/test_ipympl_canvas.py"
        for f in ("browser_connected", "connect_browser", "set_first_picture", "first_picture")},
     "vaelib.widgets.latent.follow_mouse": "wires mouse events of a live canvas to two ipywidgets sliders, no number "
-                                          "or tensor: covered by tests/test_widgets_latent.py (press and drag on the map)",
+                                          "or tensor: covered by tests/test_widgets_latent.py "
+                                          "(press and drag on the map)",
     "vaelib.latent.decode_probs": "per-example map z -> pixel probabilities: NaN in z gives NaN in that row only, "
                                   "like the model's own forward",
 }

@@ -37,14 +37,6 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 A, B, S, X = 1.5, 0.5, 0.8, -1.0  # notebook 01's model and its new observation x'
 
 
-@pytest.fixture(autouse=True)
-def _no_ci_env(monkeypatch):
-    """Tests start as a learner: no CI expectation, no report file."""
-    monkeypatch.delenv(core.EXPECT_ENV, raising=False)
-    monkeypatch.delenv(core.REPORT_ENV, raising=False)
-    monkeypatch.delenv(core.TIME_LIMIT_ENV, raising=False)
-
-
 def quadrature_posterior(x: float, a: float, b: float, s: float) -> tuple[float, float]:
     """Mean and std of p(z|x) ∝ N(z; 0, 1) N(x; a z + b, s²) by brute-force quadrature (the trusted reference)."""
     z = torch.linspace(-12, 12, 400_001, dtype=torch.float64)

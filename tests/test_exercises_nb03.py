@@ -12,19 +12,13 @@ import pytest
 import torch
 from scipy.stats import kstest, laplace, lognorm, norm
 
-from vaelib.exercises import core, nb03
+from vaelib.exercises import nb03
 from vaelib.exercises.core import NOT_ATTEMPTED, PASSED, WRONG
 from vaelib.exercises.editions import solution_code
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "03_reparameterization.ipynb"
 
 F64 = torch.float64
-
-
-@pytest.fixture(autouse=True)
-def _no_ci_env(monkeypatch):
-    monkeypatch.delenv(core.EXPECT_ENV, raising=False)
-    monkeypatch.delenv(core.REPORT_ENV, raising=False)
 
 
 # ------------------------------------------------------------------------------------------ 03.score_function

@@ -12,18 +12,12 @@ import pytest
 import torch
 from scipy.spatial.distance import pdist
 
-from vaelib.exercises import core, nb09
+from vaelib.exercises import nb09
 from vaelib.exercises.core import NOT_ATTEMPTED, PASSED, WRONG
 from vaelib.exercises.editions import solution_code
 from vaelib.losses import free_bits_kl
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "09_posterior_collapse.ipynb"
-
-
-@pytest.fixture(autouse=True)
-def _no_ci_env(monkeypatch):
-    monkeypatch.delenv(core.EXPECT_ENV, raising=False)
-    monkeypatch.delenv(core.REPORT_ENV, raising=False)
 
 
 # ---------------------------------------------------------------------------------------------- 09.spread

@@ -28,15 +28,19 @@ def test_recon_with_all_dims_kept_is_the_decoders_nll_at_mu_and_dropping_changes
     mu = model.encode(x).mu
     full = (-model.log_px_given_z(x, mu)).mean().item()              # reference: the decoder at the means
     assert math.isclose(recon_with_dims_kept(model, x, torch.ones(4, dtype=torch.bool)), full, rel_tol=1e-6)
-    z0 = mu.clone(); z0[:, 1:] = 0
+    z0 = mu.clone()
+    z0[:, 1:] = 0
     dropped = (-model.log_px_given_z(x, z0)).mean().item()
-    assert math.isclose(recon_with_dims_kept(model, x, torch.tensor([True, False, False, False])), dropped, rel_tol=1e-6)
+    keep_first = torch.tensor([True, False, False, False])
+    assert math.isclose(recon_with_dims_kept(model, x, keep_first), dropped, rel_tol=1e-6)
 
 
 def test_one_component_mixture_is_the_gaussian_fit_scored_by_torch_distributions():
     g = torch.Generator().manual_seed(1)
-    train, test = torch.randn(500, 3, generator=g, dtype=torch.float64), torch.randn(200, 3, generator=g, dtype=torch.float64)
-    m = train.mean(0); C = (train - m).T @ (train - m) / len(train)
+    train = torch.randn(500, 3, generator=g, dtype=torch.float64)
+    test = torch.randn(200, 3, generator=g, dtype=torch.float64)
+    m = train.mean(0)
+    C = (train - m).T @ (train - m) / len(train)
     ref = torch.distributions.MultivariateNormal(m, C).log_prob(test).mean().item()
     assert math.isclose(mixture_heldout(train, test, 1), ref, rel_tol=1e-4)
     assert math.isclose(mixture_heldout(train, test, 1), fit_gaussian(train).log_prob(test).mean().item(), rel_tol=1e-9)

@@ -7,12 +7,22 @@ import pytest
 import torch
 from torch.distributions import Bernoulli, Independent, Normal, kl_divergence
 
-from vaelib.losses import (DiagonalGaussian, PointMass, bernoulli_log_prob, closed_form_kl, elbo_terms,
-                           gaussian_log_prob, iwae_log_px, kl_diag_gaussians, kl_std_normal, reduce_batch,
-                           reparameterize, std_normal_log_prob)
+from vaelib.losses import (
+    DiagonalGaussian,
+    PointMass,
+    bernoulli_log_prob,
+    closed_form_kl,
+    elbo_terms,
+    gaussian_log_prob,
+    iwae_log_px,
+    kl_diag_gaussians,
+    kl_std_normal,
+    reduce_batch,
+    reparameterize,
+    std_normal_log_prob,
+)
 from vaelib.models import ModelConfig, build_model
 from vaelib.toy import LinearGaussian
-
 
 
 def rand_gauss(g: torch.Generator, B: int = 64, D: int = 7):

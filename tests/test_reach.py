@@ -18,19 +18,19 @@ import sys
 import sysconfig
 import threading
 import time
-import tomllib
 import venv
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import nbformat
 import pytest
+import tomllib
 import yaml
+from test_faults import assert_one_sentence
+from test_path import NOTEBOOKS, badge_line
 
 import vaelib.data as data_mod
 import vaelib.remote as remote
-from test_faults import assert_one_sentence
-from test_path import NOTEBOOKS, badge_line
 from vaelib.config import data_root
 from vaelib.data import MNIST_MD5
 from vaelib.remote import RemoteError, download, fetch_shipped, repository_url

@@ -11,8 +11,17 @@ import torch
 from torch.distributions import Normal, kl_divergence
 
 from vaelib.plots import set_theme
-from vaelib.widgets.kl import (KL_LEVELS, Y_MAX, KLView, kl_1d, kl_explorer, kl_surface, make_kl_widget, normal_pdf,
-                               plot_kl_surface)
+from vaelib.widgets.kl import (
+    KL_LEVELS,
+    Y_MAX,
+    KLView,
+    kl_1d,
+    kl_explorer,
+    kl_surface,
+    make_kl_widget,
+    normal_pdf,
+    plot_kl_surface,
+)
 
 # ipympl builds its toolbar widget with arguments traitlets warns about; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:Passing unrecognized arguments:DeprecationWarning")

@@ -27,8 +27,8 @@ from vaelib import figcheck
 from vaelib.models import ModelConfig, build_model
 from vaelib.plots import MAX_WIDTH, set_theme
 from vaelib.widgets import LiveFigure
-from vaelib.widgets.ipympl_canvas import connect_browser, first_picture
 from vaelib.widgets.elbo import make_elbo_widget
+from vaelib.widgets.ipympl_canvas import connect_browser, first_picture
 from vaelib.widgets.kl import make_kl_widget
 from vaelib.widgets.latent import make_latent_widget
 from vaelib.widgets.reparam import make_reparam_widget
@@ -117,7 +117,8 @@ def test_the_mime_bundle_has_the_widget_and_the_first_figure_as_png(widget):
     png = base64.b64decode(data["image/png"])
     image = Image.open(io.BytesIO(png))
     w, h = widget.figure.get_size_inches() * widget.figure.dpi
-    assert abs(image.size[0] - 2 * w) <= 1 and abs(image.size[1] - 2 * h) <= 1  # twice the pixels, shown at the figure's size
+    # twice the pixels, shown at the figure's size
+    assert abs(image.size[0] - 2 * w) <= 1 and abs(image.size[1] - 2 * h) <= 1
     assert metadata["image/png"] == {"width": round(w), "height": round(h)}
     assert first_picture(widget.canvas) == data["image/png"]
     assert np.asarray(image.convert("L")).std() > 10  # a drawing, not a blank image

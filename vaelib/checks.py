@@ -102,7 +102,8 @@ def images(x: Any, name: str = "x", pixels: int = 784) -> torch.Tensor:
     if x.dtype == torch.uint8:
         return x
     if not x.is_floating_point():
-        raise fail(name, "must be uint8 pixels 0-255 or floats in [0, 1]", f"dtype {str(x.dtype).removeprefix('torch.')}",
+        dtype = str(x.dtype).removeprefix("torch.")
+        raise fail(name, "must be uint8 pixels 0-255 or floats in [0, 1]", f"dtype {dtype}",
                    f"{name}.to(torch.uint8) or {name}.float() / 255", TypeError)
     unit_interval(x, name)
     return x
@@ -118,7 +119,8 @@ def unit_interval(x: torch.Tensor, name: str) -> None:
     lo, hi = float(x.min()), float(x.max())
     if lo < 0 or hi > 1:
         raise fail(name, "holds floats outside [0, 1]", f"min {lo:g}, max {hi:g}",
-                   f"uint8 pixels 0-255 ({name}.to(torch.uint8)) or floats in [0, 1] ({name} / 255), never both scalings")
+                   f"uint8 pixels 0-255 ({name}.to(torch.uint8)) or floats in [0, 1] ({name} / 255), "
+                   "never both scalings")
 
 
 def gaussians(mu: Any, logvar: Any, mu_name: str = "mu", logvar_name: str = "logvar", ndim: int = 2) -> None:

@@ -31,7 +31,8 @@ class Comparison:
         """The comparison as the cell prints it (one line per number)."""
         lines = [f"you changed: {self.changed}",
                  f"  live result:          {self.live:10.3f} {self.unit}",
-                 f"  the notebook's:       {self.shipped:10.3f} {self.unit}   (difference {self.live - self.shipped:+.3f})"]
+                 f"  the notebook's:       {self.shipped:10.3f} {self.unit}"
+                 f"   (difference {self.live - self.shipped:+.3f})"]
         if self.prediction is None or not math.isfinite(self.prediction):
             lines.append("  your prediction:      none yet: set my_prediction to a number before you run the cell")
         else:

@@ -30,8 +30,8 @@ import sys
 import time
 import warnings
 import weakref
-from dataclasses import asdict, dataclass
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import matplotlib.pyplot as plt

@@ -183,7 +183,8 @@ def mc_kl(post: Any, z: torch.Tensor, log_prior_z: torch.Tensor) -> torch.Tensor
     tensor(z, "z", finite=False, nonempty=False)
     tensor(log_prior_z, "log_prior_z", finite=False, nonempty=False)
     if z.shape[:-1] != log_prior_z.shape:
-        raise fail("log_prior_z", "must have one value per z", f"shape {tuple(log_prior_z.shape)} for z {tuple(z.shape)}",
+        raise fail("log_prior_z", "must have one value per z",
+                   f"shape {tuple(log_prior_z.shape)} for z {tuple(z.shape)}",
                    "log p(z) at the same z, shape z.shape[:-1]")
     return post.log_prob(z) - log_prior_z
 

@@ -159,7 +159,8 @@ def verified_file(entry: dict[str, Any], key: str = "file", manifest: str | Path
         raise PretrainedError(f"{entry['name']!r} is recorded by its test values only (its checkpoint is not shipped): "
                               f"`{entry['command']}` trains it into runs/ and records its values.")
     path = folder / entry[key]
-    fetch_shipped(path, entry[FILE_KEYS[key]])  # an installed vaelib fetches a missing file (vaelib.remote); a clone never
+    # an installed vaelib fetches a missing file (vaelib.remote); a clone never does
+    fetch_shipped(path, entry[FILE_KEYS[key]])
     if not path.is_file():
         raise PretrainedError(f"The shipped file {path} is missing: {restore_advice(entry)}.")
     if file_digest(path, "sha256") != entry[FILE_KEYS[key]]:
