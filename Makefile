@@ -21,14 +21,15 @@ endif
 LAB_DIR   ?= notebooks
 LAB_FIRST := $(notdir $(firstword $(sort $(wildcard $(LAB_DIR)/[0-9][0-9]_*.ipynb))))
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
-# No warning a learner cannot act on: kernels talk over local sockets (ipc; Windows has none, so TCP there), the
-# websocket ping timeout equals its interval (tornado warns when it is longer), and the series' own notebooks
+# No warning a learner cannot act on: kernels talk over local sockets (ipc; Windows has none, so TCP there), no
+# websocket keep-alive pings on 127.0.0.1 (Jupyter Server's ping timeout is longer than its interval, which tornado
+# warns about; equal values make its own check drop live connections), and the series' own notebooks
 # (committed without outputs) are signed as trusted in a notary kept inside .venv ("Notebook ... is not trusted").
 # Opening a notebook must not mark it modified: vaelib.lab serves notebooks with the kernel's language_info.
 NOTARY_DIR := $(abspath $(VENV))/share/jupyter/notary
 LAB_NOTARY := --NotebookNotary.db_file=$(NOTARY_DIR)/nbsignatures.db --NotebookNotary.secret_file=$(NOTARY_DIR)/notebook_secret
 LAB_QUIET := $(if $(filter Windows_NT,$(OS)),,--KernelManager.transport=ipc) \
-             --ServerApp.tornado_settings='{"ws_ping_timeout": 30000}' $(LAB_NOTARY) \
+             --ServerApp.tornado_settings='{"ws_ping_interval": 0}' $(LAB_NOTARY) \
              --ServerApp.contents_manager_class=vaelib.lab.SeriesContentsManager
 LAB_FLAGS := --ip=127.0.0.1 --notebook-dir=$(LAB_DIR) \
              --ServerApp.log_level=WARN --LabApp.log_level=WARN \

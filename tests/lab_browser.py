@@ -427,9 +427,11 @@ class LabSession:
         return out
 
     def time_radio(self, name: str, panel_id: str, index: int, steps: int = 6, timeout_s: float = 30) -> list[float]:
-        """Latency (ms) of the keyboard on a radio group: ArrowDown on the checked button selects the next one."""
+        """Latency (ms) of the keyboard on radio buttons: Space on an unchecked one (Tab reaches it) selects it.
+
+        ipywidgets' radio inputs share no ``name``, so the arrow keys do not move between them; Tab and Space do."""
         group = self._area(panel_id, index).locator(".widget-radio-box")
-        return [self._timed(name, index, lambda: group.locator("input:checked").press("ArrowDown"), timeout_s)
+        return [self._timed(name, index, lambda: group.locator("input:not(:checked)").first.press("Space"), timeout_s)
                 for _ in range(steps)]
 
     def drag_changes(self, name: str, panel_id: str, index: int, slider: int, moves: int = 12,
@@ -488,7 +490,8 @@ FRAMES_JS = """({name, index}) => {
   const rec = {frames: [], up: null};
   window.__frames = rec;
   window.__onPaint = el => { if (window.__frames === rec && area.contains(el)) rec.frames.push(performance.now()); };
-  window.addEventListener('pointerup', () => { if (rec.up === null) rec.up = performance.now(); }, {capture: true, once: true});
+  window.addEventListener('pointerup', () => { if (rec.up === null) rec.up = performance.now(); },
+                          {capture: true, once: true});
   return true;
 }""" % (PANEL, SIGNATURE)
 
@@ -497,7 +500,8 @@ CANVAS_PNG_JS = """({name, index}) => {
   %s
   %s
   const c = area.querySelector('.jupyter-matplotlib-canvas-div canvas');
-  return {png: c.toDataURL('image/png'), readouts: [...area.querySelectorAll('.widget-readout')].map(r => r.textContent.trim())};
+  return {png: c.toDataURL('image/png'),
+          readouts: [...area.querySelectorAll('.widget-readout')].map(r => r.textContent.trim())};
 }""" % (PANEL, SIGNATURE)
 
 
@@ -540,7 +544,8 @@ class MapDriver:
     def to_page(self, points: list[tuple[float, float]]) -> list[tuple[float, float]]:
         """Map (z1, z2) data points to page coordinates (matplotlib display pixels, y flipped, at the canvas)."""
         code = (f"import json\n_f = {self.var}.figure; _t = _f.axes[0].transData\n"
-                f"print(json.dumps([[float(v) for v in _t.transform(p)] for p in {points!r}] + [[float(_f.bbox.height), 0]]))")
+                f"print(json.dumps([[float(v) for v in _t.transform(p)] for p in {points!r}]"
+                f" + [[float(_f.bbox.height), 0]]))")
         *pix, (height, _) = json.loads(self.kernel(code))
         box = self.canvas_box()
         return [(box["x"] + x, box["y"] + height - y) for x, y in pix]
@@ -560,9 +565,15 @@ class MapDriver:
                 self.s.page.wait_for_timeout(pause_ms)
         self.s.page.mouse.up()
         self.s.page.wait_for_timeout(1500)  # late frames (the issue saw them up to 0.9 s after the release)
-        self.s._settle(self.name, self.index)
+        self.settle()
         rec = self.s.page.evaluate("() => window.__frames")
         return DragReport(start, rec["up"], rec["frames"])
+
+    def settle(self) -> None:
+        """Wait until the kernel has handled every mouse and slider message sent so far (an execute request
+        queues behind them), then until the figure is quiet."""
+        self.kernel("pass")
+        self.s._settle(self.name, self.index, quiet_ms=500)
 
     def click(self, point: tuple[float, float]) -> None:
         self.s.page.mouse.click(*self.to_page([point])[0])
@@ -573,7 +584,7 @@ class MapDriver:
     def shown_and_fresh(self) -> tuple[bytes, bytes, list[str], str]:
         """After the figure settled: the page's canvas (PNG), a fresh full redraw of the same slider values in a
         new figure (PNG, made in the kernel by the same ``make_*`` call), the page's readouts, the kernel's title."""
-        self.s._settle(self.name, self.index, quiet_ms=500)
+        self.settle()
         shown = self.s.page.evaluate(CANVAS_PNG_JS, {"name": self.name, "index": self.index})
         code = f"""
 import base64, io, json
@@ -596,4 +607,4 @@ _fresh.close(); del _fresh, _w, _buf
 """
         out = json.loads(self.kernel(code))
         return (base64.b64decode(shown["png"].split(",", 1)[1]), base64.b64decode(out["png"]), shown["readouts"],
-                out["title"])
+                f'{out["title"]} (kernel values {out["values"]})')
