@@ -1,14 +1,18 @@
-"""vaelib.lab: the notebooks reach JupyterLab with the kernel's language_info, and the file stays as committed."""
+"""tools/lab_contents.py (make lab's contents manager): the notebooks reach JupyterLab with the kernel's
+language_info, and the file stays as committed."""
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 
 import nbformat
 from ipykernel.ipkernel import IPythonKernel
 from ipykernel.kernelspec import get_kernel_dict
 
-from vaelib.lab import COMMITTED_LANGUAGE_INFO, SeriesContentsManager
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))  # as the Makefile's lab recipe does
+
+from lab_contents import COMMITTED_LANGUAGE_INFO, SeriesContentsManager  # noqa: E402
 
 
 def _get(root, path: str) -> dict:

@@ -4,9 +4,10 @@ The notebooks are committed with ``language_info`` reduced to ``{"name": "python
 from one machine to the next). When a kernel starts, Lab writes the kernel's full ``language_info`` into the
 open notebook, which marks it modified before anything ran (and asks "Save changes?" on closing). So the
 server hands Lab each notebook with the ``language_info`` this Python's kernel (ipykernel) reports, and Lab
-finds nothing to change; the file on disk is untouched. The Makefile's lab recipe selects this class
-(``--ServerApp.contents_manager_class``); ``tests/test_lab.py`` checks it, ``tests/test_browser.py`` checks
-the dirty flag in Chromium. Used by no notebook: it runs inside the Jupyter server only.
+finds nothing to change; the file on disk is untouched. The Makefile's lab recipe puts tools/ on the server's
+path and selects this class (``--ServerApp.contents_manager_class``); ``tests/test_lab.py`` checks it,
+``tests/test_browser.py`` checks the dirty flag in Chromium. Not part of vaelib: it runs inside the Jupyter
+server only, and needs the lab extra (jupyter-server, ipykernel).
 """
 from __future__ import annotations
 
