@@ -21,12 +21,22 @@ endif
 LAB_DIR   ?= notebooks
 LAB_FIRST := $(notdir $(firstword $(sort $(wildcard $(LAB_DIR)/[0-9][0-9]_*.ipynb))))
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+# No warning a learner cannot act on: kernels talk over local sockets (ipc; Windows has none, so TCP there), no
+# websocket keep-alive pings on 127.0.0.1 (Jupyter Server's ping timeout is longer than its interval, which tornado
+# warns about; equal values make its own check drop live connections), and the series' own notebooks
+# (committed without outputs) are signed as trusted in a notary kept inside .venv ("Notebook ... is not trusted").
+# Opening a notebook must not mark it modified: tools/lab_contents.py serves notebooks with the kernel's language_info.
+NOTARY_DIR := $(abspath $(VENV))/share/jupyter/notary
+LAB_NOTARY := --NotebookNotary.db_file=$(NOTARY_DIR)/nbsignatures.db --NotebookNotary.secret_file=$(NOTARY_DIR)/notebook_secret
+LAB_QUIET := $(if $(filter Windows_NT,$(OS)),,--KernelManager.transport=ipc) \
+             --ServerApp.tornado_settings='{"ws_ping_interval": 0}' $(LAB_NOTARY) \
+             --ServerApp.contents_manager_class=lab_contents.SeriesContentsManager
 LAB_FLAGS := --ip=127.0.0.1 --notebook-dir=$(LAB_DIR) \
              --ServerApp.log_level=WARN --LabApp.log_level=WARN \
              $(if $(LAB_FIRST),--LabApp.default_url=/lab/tree/$(LAB_FIRST)) \
              --LabApp.news_url=None --LabApp.extension_manager=readonly \
              --LabApp.check_for_updates_class=jupyterlab.handlers.announcements.NeverCheckForUpdate \
-             --LabApp.expose_app_in_browser=True $(ROOT_FLAG)
+             --LabApp.expose_app_in_browser=True $(ROOT_FLAG) $(LAB_QUIET)
 LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
 EDITIONS_DIR ?= _build/editions
 PYTEST_NB := --nbval-lax --nbval-current-env --nbval-cell-timeout=600
@@ -73,7 +83,8 @@ lab: setup $(LAB_OVERRIDES)
 	@echo "make lab: open the URL below (it holds the token); it opens $(if $(LAB_FIRST),$(LAB_DIR)/$(LAB_FIRST): start there,the notebook list)."
 	@asked=$${JUPYTER_PORT:-8888}; port=$$($(BIN)/python -c "$$LAB_FREE_PORT" $$asked) || exit 1; \
 	  if [ "$$port" != "$$asked" ]; then echo "make lab: port $$asked is busy, so Lab takes port $$port (JUPYTER_PORT=... picks another)."; fi; \
-	  JUPYTER_PORT=$$port $(BIN)/jupyter lab $(LAB_FLAGS)
+	  $(if $(LAB_FIRST),mkdir -p $(NOTARY_DIR) && $(BIN)/jupyter trust $(LAB_NOTARY) $(LAB_DIR)/[0-9][0-9]_*.ipynb >/dev/null 2>&1;) \
+	  JUPYTER_PORT=$$port PYTHONPATH=$(CURDIR)/tools$${PYTHONPATH:+:$$PYTHONPATH} $(BIN)/jupyter lab $(LAB_FLAGS)
 
 # Lab's defaults for this venv: never ask about news (the toast), never check for updates, and never autosave:
 # running a notebook must not write outputs into the committed file (File > Save, or Ctrl+S, still saves).

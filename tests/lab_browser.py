@@ -7,6 +7,7 @@ Not a test module (no ``test_`` prefix): it holds the machinery only.
 """
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -212,6 +213,7 @@ WIDGETS_JS = """name => {
   return areas.map(a => ({
     sliders: [...a.querySelectorAll('.widget-slider')].map(s => s.querySelector('.widget-label').textContent.trim()),
     toggles: [...a.querySelectorAll('.widget-toggle-button')].map(b => b.textContent.trim()),
+    radios: [...a.querySelectorAll('.widget-radio-box label')].map(l => l.textContent.trim()),
     canvases: a.querySelectorAll('canvas').length, images: a.querySelectorAll('img').length}));
 }""" % PANEL
 
@@ -374,6 +376,10 @@ class LabSession:
                                    f"kernel {st['status']}")
             self.page.wait_for_timeout(1000)
 
+    def dirty(self, name: str) -> bool:
+        """Whether Lab marks the notebook as modified (the dot on its tab; "Save changes?" on closing)."""
+        return self.page.evaluate("name => { %s return panel.context.model.dirty; }" % PANEL, name)
+
     def state(self, name: str) -> dict:
         return self.page.evaluate(STATE_JS, name)
 
@@ -431,6 +437,14 @@ class LabSession:
             out.append(self._timed(name, index, button.click, timeout_s))
         return out
 
+    def time_radio(self, name: str, panel_id: str, index: int, steps: int = 6, timeout_s: float = 30) -> list[float]:
+        """Latency (ms) of the keyboard on radio buttons: Space on an unchecked one (Tab reaches it) selects it.
+
+        ipywidgets' radio inputs share no ``name``, so the arrow keys do not move between them; Tab and Space do."""
+        group = self._area(panel_id, index).locator(".widget-radio-box")
+        return [self._timed(name, index, lambda: group.locator("input:not(:checked)").first.press("Space"), timeout_s)
+                for _ in range(steps)]
+
     def drag_changes(self, name: str, panel_id: str, index: int, slider: int, moves: int = 12,
                      pause_ms: int = 120) -> int:
         """How many times the figure changes while the mouse drags a slider handle (before release)."""
@@ -459,4 +473,149 @@ class LabSession:
             if w["toggles"]:
                 out.append(Timing(name, "toggle " + "/".join(w["toggles"]),
                                   self.time_toggle(name, panel_id, index, max(2, steps // 2))))
+            if w.get("radios"):
+                out.append(Timing(name, "radio " + "/".join(w["radios"]), self.time_radio(name, panel_id, index,
+                                                                                           max(2, steps // 2))))
         return out
+
+
+# ---------------------------------------------------------------- 05's map: drag, then compare with a fresh redraw
+# Run code in a notebook's kernel without touching the notebook (no cell, no execution count); returns stdout.
+KERNEL_EXEC_JS = """async ({name, code}) => {
+  %s
+  const future = panel.sessionContext.session.kernel.requestExecute({code, silent: false, store_history: false});
+  let out = '';
+  future.onIOPub = msg => {
+    if (msg.header.msg_type === 'stream') out += msg.content.text;
+    if (msg.header.msg_type === 'error') out += 'ERROR ' + msg.content.ename + ': ' + msg.content.evalue;
+  };
+  await future.done;
+  return out;
+}""" % PANEL
+
+# Record when each frame lands on the widget's visible canvas (ipympl draws its offscreen picture onto it),
+# and when the mouse button goes up.
+FRAMES_JS = """({name, index}) => {
+  %s
+  %s
+  const rec = {frames: [], up: null};
+  window.__frames = rec;
+  window.__onPaint = el => { if (window.__frames === rec && area.contains(el)) rec.frames.push(performance.now()); };
+  window.addEventListener('pointerup', () => { if (rec.up === null) rec.up = performance.now(); },
+                          {capture: true, once: true});
+  return true;
+}""" % (PANEL, SIGNATURE)
+
+# The visible canvas of the figure (ipympl's first canvas; the second is the rubber band's overlay) as a PNG.
+CANVAS_PNG_JS = """({name, index}) => {
+  %s
+  %s
+  const c = area.querySelector('.jupyter-matplotlib-canvas-div canvas');
+  return {png: c.toDataURL('image/png'),
+          readouts: [...area.querySelectorAll('.widget-readout')].map(r => r.textContent.trim())};
+}""" % (PANEL, SIGNATURE)
+
+
+@dataclass
+class DragReport:
+    """One mouse drag over a live figure: frame times (ms, page clock) and the release time."""
+
+    start: float
+    up: float
+    frames: list[float]
+
+    @property
+    def fps_during(self) -> float:
+        during = [t for t in self.frames if self.start <= t <= self.up]
+        return 1000 * (len(during) - 1) / (during[-1] - during[0]) if len(during) > 1 else 0.0
+
+    @property
+    def after_release(self) -> list[float]:
+        """Delays (ms) after the release of the frames that landed after it."""
+        return [t - self.up for t in self.frames if t > self.up]
+
+
+class MapDriver:
+    """Notebook 05's explorer (the variable ``explorer``): map coordinates -> page pixels, drags, fresh redraws."""
+
+    def __init__(self, session: LabSession, name: str, panel_id: str, index: int = 0, var: str = "explorer"):
+        self.s, self.name, self.panel_id, self.index, self.var = session, name, panel_id, index, var
+
+    def kernel(self, code: str) -> str:
+        out = self.s.page.evaluate(KERNEL_EXEC_JS, {"name": self.name, "code": code})
+        assert "ERROR" not in out, f"kernel code failed: {out}"
+        return out
+
+    def canvas_box(self) -> dict:
+        area = self.s._area(self.panel_id, self.index)
+        canvas = area.locator(".jupyter-matplotlib-canvas-div canvas").first
+        canvas.scroll_into_view_if_needed()
+        return canvas.bounding_box()
+
+    def to_page(self, points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        """Map (z1, z2) data points to page coordinates (matplotlib display pixels, y flipped, at the canvas)."""
+        code = (f"import json\n_f = {self.var}.figure; _t = _f.axes[0].transData\n"
+                f"print(json.dumps([[float(v) for v in _t.transform(p)] for p in {points!r}]"
+                f" + [[float(_f.bbox.height), 0]]))")
+        *pix, (height, _) = json.loads(self.kernel(code))
+        box = self.canvas_box()
+        return [(box["x"] + x, box["y"] + height - y) for x, y in pix]
+
+    def drag(self, path: list[tuple[float, float]], pause_ms: int = 0, steps: int = 1) -> DragReport:
+        """Press at the first point, move through the others (``steps`` mouse moves to each, then ``pause_ms``),
+        release; record the frames until the figure is quiet."""
+        self.s._settle(self.name, self.index)
+        pts = self.to_page(path)
+        self.s.page.evaluate(FRAMES_JS, {"name": self.name, "index": self.index})
+        self.s.page.mouse.move(*pts[0])
+        start = self.s.page.evaluate("() => performance.now()")
+        self.s.page.mouse.down()
+        for x, y in pts[1:]:
+            self.s.page.mouse.move(x, y, steps=steps)
+            if pause_ms:
+                self.s.page.wait_for_timeout(pause_ms)
+        self.s.page.mouse.up()
+        self.s.page.wait_for_timeout(1500)  # late frames (the issue saw them up to 0.9 s after the release)
+        self.settle()
+        rec = self.s.page.evaluate("() => window.__frames")
+        return DragReport(start, rec["up"], rec["frames"])
+
+    def settle(self) -> None:
+        """Wait until the kernel has handled every mouse and slider message sent so far (an execute request
+        queues behind them), then until the figure is quiet."""
+        self.kernel("pass")
+        self.s._settle(self.name, self.index, quiet_ms=500)
+
+    def click(self, point: tuple[float, float]) -> None:
+        self.s.page.mouse.click(*self.to_page([point])[0])
+
+    def press(self, slider: int, key: str) -> None:
+        self.s._area(self.panel_id, self.index).locator(".widget-slider").nth(slider).locator(".noUi-handle").press(key)
+
+    def shown_and_fresh(self) -> tuple[bytes, bytes, list[str], str]:
+        """After the figure settled: the page's canvas (PNG), a fresh full redraw of the same slider values in a
+        new figure (PNG, made in the kernel by the same ``make_*`` call), the page's readouts, the kernel's title."""
+        self.settle()
+        shown = self.s.page.evaluate(CANVAS_PNG_JS, {"name": self.name, "index": self.index})
+        code = f"""
+import base64, io, json
+import numpy as np
+import PIL.Image
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+_w = {self.var}
+_fresh = make_latent_widget(model2, mu2[:2000], y_test[:2000])
+for _c, _v in zip(_fresh.controls, _w.values()):
+    _c.value = _v
+_fresh.refresh()
+for _a in _fresh.canvas.moving:
+    _a.set_animated(False)
+FigureCanvasAgg.draw(_fresh.canvas)  # one full draw of every artist, no blitting, no diff frames
+_buf = io.BytesIO()
+PIL.Image.fromarray(np.asarray(_fresh.canvas.get_renderer().buffer_rgba())).save(_buf, format="png")
+print(json.dumps({{"png": base64.b64encode(_buf.getvalue()).decode(), "title": _w.figure.axes[0].get_title(),
+                  "values": _w.values()}}))
+_fresh.close(); del _fresh, _w, _buf
+"""
+        out = json.loads(self.kernel(code))
+        return (base64.b64decode(shown["png"].split(",", 1)[1]), base64.b64decode(out["png"]), shown["readouts"],
+                f'{out["title"]} (kernel values {out["values"]})')

@@ -66,10 +66,19 @@ def test_table_text_is_aligned_and_has_no_index():
 def test_table_html_has_named_columns_right_aligned_numbers_and_escaped_text():
     t = table({"name": ["a<b"], "KL (nats)": [1.25]})
     html = t._repr_html_()
-    assert html.startswith('<table class="vaelib-table"><thead><tr><th style="text-align: left;">name</th>')
-    assert '<th style="text-align: right;">KL (nats)</th>' in html
-    assert '<td style="text-align: left;">a&lt;b</td><td style="text-align: right;">1.25</td>' in html
-    assert "<caption>" not in html
+    nowrap = "white-space: nowrap;"  # no model name broken at its hyphen ("nvae-/d10", notebook 08)
+    assert html.startswith(f'<table class="vaelib-table"><thead><tr><th style="text-align: left; {nowrap}">name</th>')
+    assert f'<th style="text-align: right; {nowrap}">KL (nats)</th>' in html
+    row = f'<td style="text-align: left; {nowrap}">a&lt;b</td><td style="text-align: right; {nowrap}">1.25</td>'
+    assert row in html
+    assert "<caption>" not in html and "vaelib-table-caption" not in html
+
+
+def test_a_caption_sits_above_the_table_not_inside_its_width():
+    html = table({"model": ["nvae-/d10"]}, caption="Test ELBO <nats>")._repr_html_()
+    assert html.startswith('<div class="vaelib-table-captioned"><p class="vaelib-table-caption"')
+    assert html.index("Test ELBO &lt;nats&gt;</p>") < html.index('<table class="vaelib-table">')
+    assert "<caption>" not in html and html.endswith("</table></div>")
 
 
 def test_columns_dict_digits_and_markdown():

@@ -132,14 +132,18 @@ class Table:
     def _repr_html_(self) -> str:
         def cell(tag: str, text: str, num: bool) -> str:
             align = "right" if num else "left"
-            return f'<{tag} style="text-align: {align};">{html.escape(text)}</{tag}>'
+            return f'<{tag} style="text-align: {align}; white-space: nowrap;">{html.escape(text)}</{tag}>'
 
         head = "".join(cell("th", c, n) for c, n in zip(self.columns, self.numeric))
         body = "".join("<tr>" + "".join(cell("td", v, n) for v, n in zip(r, self.numeric)) + "</tr>"
                        for r in self.cells)
-        caption = f"<caption>{html.escape(self.caption)}</caption>" if self.caption else ""
-        return (f'<table class="vaelib-table">{caption}<thead><tr>{head}</tr></thead>'
-                f"<tbody>{body}</tbody></table>")
+        out = f'<table class="vaelib-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+        if not self.caption:
+            return out
+        # above the table and as wide as the output, not a <caption> (as narrow as the table: a model name
+        # column squeezed a sentence into four lines in notebook 08)
+        return (f'<div class="vaelib-table-captioned"><p class="vaelib-table-caption" style="margin: 0 0 0.4em;">'
+                f"{html.escape(self.caption)}</p>{out}</div>")
 
     def to_markdown(self) -> str:
         """The table as GitHub-flavoured Markdown (for a README)."""

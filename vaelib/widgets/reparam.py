@@ -113,7 +113,8 @@ def make_reparam_widget(batches: int = 400) -> LiveFigure:
         widgets.FloatSlider(value=1.0, min=-3.0, max=3.0, step=0.1, description="μ"),
         widgets.FloatSlider(value=1.0, min=0.1, max=3.0, step=0.1, description="σ"),
         widgets.IntSlider(value=1, min=1, max=100, description="n per batch"),
-        # radio buttons: Tab reaches them, the arrow keys choose; labelled in words
+        # radio buttons, labelled in words: Tab reaches each, Space chooses it (ipywidgets' radios share no
+        # name, so the arrow keys do not move between them; tests/test_browser.py presses Space)
         widgets.RadioButtons(options=[("the mean μ", "mu"), ("the spread σ", "sigma")],
                              description="gradient with respect to", style={"description_width": "initial"}),
     ]
