@@ -183,6 +183,10 @@ def test_leftover_processes_are_killed_even_when_daemonised(tmp_path):
             break
         time.sleep(0.05)
     pid = int(pidfile.read_text())
+    for _ in range(200):  # its parent may still be exiting (interpreter shutdown) when the pid file appears
+        if grade._proc_table()[pid][0] == os.getpid():
+            break
+        time.sleep(0.05)
     assert grade._proc_table()[pid][0] == os.getpid()  # reparented to us, not to PID 1
     assert grade.kill_leftovers(before, marker) >= 1
     assert pid not in grade._proc_table() or grade._proc_table()[pid][1] == "Z"
