@@ -7,11 +7,21 @@ import urllib.error
 
 import pytest
 import torch
-from torchvision.datasets.mnist import read_image_file
+from torchvision.datasets.mnist import read_image_file, read_label_file
 
 import vaelib.data as data_mod
 from vaelib.config import REPO_ROOT, data_root
-from vaelib.data import MNIST_MD5, DataError, batch_indices, binarize, ensure_mnist, grey, load_mnist, verify_mnist
+from vaelib.data import (
+    MNIST_MD5,
+    DataError,
+    batch_indices,
+    binarize,
+    ensure_mnist,
+    grey,
+    load_mnist,
+    read_idx,
+    verify_mnist,
+)
 
 
 def test_data_root_order_argument_then_env_then_repo(monkeypatch, tmp_path):
@@ -70,6 +80,34 @@ def test_splits_shapes_and_documented_validation_split(mnist):
     assert set(mnist.train_y.unique().tolist()) == set(range(10))
     raw = read_image_file(str(data_mod.raw_folder() / "train-images-idx3-ubyte")).reshape(-1, 784)
     assert torch.equal(mnist.val_x, raw[50_000:]) and torch.equal(mnist.train_x, raw[:50_000])
+
+
+def test_read_idx_equals_torchvisions_reader_on_every_file(mnist):
+    """The trusted reference: torchvision's own MNIST readers, on the four canonical files."""
+    folder = data_mod.raw_folder()
+    for name in MNIST_MD5:
+        ref = (read_image_file if "images" in name else read_label_file)(str(folder / name))
+        mine = read_idx(folder / name)
+        assert mine.dtype == torch.uint8 and mine.shape == ref.shape and torch.equal(mine.long(), ref.long()), name
+    assert mnist.train_y.dtype == mnist.test_y.dtype == torch.int64  # labels as torchvision gives them
+
+
+@pytest.mark.parametrize("content, expect", [
+    (b"", "not an IDX file"),
+    (b"\x00\x00\x0d\x01\x00\x00\x00\x01\x00\x00\x00\x00", "not an IDX file"),  # 0x0d: float32, not bytes
+    (b"\x00\x00\x08\x02\x00\x00\x00\x02", "not an IDX file"),  # says 2 sizes, holds 1
+    (b"\x00\x00\x08\x02\x00\x00\x00\x02\x00\x00\x00\x03" + bytes(5), "holds 5 values but its header says"),
+])
+def test_read_idx_refuses_a_malformed_file_in_one_sentence(tmp_path, content, expect):
+    path = tmp_path / "bad-idx3-ubyte"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=expect) as err:
+        read_idx(path)
+    assert str(err.value).count(". ") == 0 and str(err.value).endswith(".")
+    assert path.read_bytes() == content  # left as it was
+    path.write_bytes(content[:12] + bytes(6) if content.endswith(bytes(5)) else content)
+    if content.endswith(bytes(5)):  # the same header with its 2 x 3 values is read as such
+        assert read_idx(path).shape == (2, 3)
 
 
 def test_limit_caps_each_split(mnist):

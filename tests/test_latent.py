@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 from scipy.stats import norm
+from sklearn.neighbors import KNeighborsClassifier
 
+import vaelib.latent as latent_mod
 from vaelib.latent import (
     active_units,
     decode_probs,
@@ -124,6 +126,20 @@ def test_knn_accuracy_separates_informative_from_random_features(g):
     noise = torch.randn(400, 4, generator=g)
     assert knn_accuracy(informative, y) == 1.0
     assert knn_accuracy(noise, y) < 0.5
+
+
+@pytest.mark.parametrize("k", [1, 4, 5])
+def test_knn_accuracy_equals_scikit_learns_classifier_ties_included(g, k, monkeypatch):
+    """The reference: sklearn's KNeighborsClassifier(k) fit on the first half and scored on the second. Labels
+    that do not start at 0, an even k (tied votes go to the smallest label), and a chunk smaller than the rows."""
+    monkeypatch.setattr(latent_mod, "KNN_CHUNK", 7)
+    for n, d in [(120, 2), (301, 6)]:
+        x = torch.randn(n, d, generator=g, dtype=torch.float64)
+        y = 3 + (x[:, 0] > 0).long() + 2 * (torch.rand(n, generator=g) < 0.3).long()  # labels 3..6, noisy
+        half = n // 2
+        ref = KNeighborsClassifier(k).fit(x[:half].numpy(), y[:half].numpy()).score(x[half:].numpy(), y[half:].numpy())
+        assert knn_accuracy(x, y, k) == pytest.approx(ref, abs=1e-12)
+        assert knn_accuracy(x.float(), y, k) == pytest.approx(ref, abs=1.5 / (n - half))  # float32 input: at most 1 row
 
 
 def test_posterior_std_is_the_square_root_of_the_variance(g):

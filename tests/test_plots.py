@@ -3,7 +3,10 @@ legends placed outside the data (checked on the rendered bounding boxes); retina
 from __future__ import annotations
 
 import base64
+import json
 import struct
+import subprocess
+import sys
 
 import matplotlib
 
@@ -58,6 +61,29 @@ def test_talk_context_is_lecture_sized_and_env_switches_it(monkeypatch):
     assert set_theme() == "talk"
     with pytest.raises(ValueError, match="'notebook' or 'talk'"):
         set_theme("poster")
+
+
+@pytest.mark.parametrize("context", ["notebook", "talk"])
+def test_the_theme_is_seaborns_whitegrid_colorblind_look_without_importing_seaborn(context):
+    """The reference: seaborn's own set_theme, in a fresh interpreter, against vaelib's in another. vaelib
+    writes the values out so that importing it (and each notebook's first cell) does not import seaborn."""
+    probe = ("import json, sys, matplotlib as mpl\n{setup}\n"
+             "rc = {{k: repr(v) for k, v in mpl.rcParams.items()}}\n"
+             "cycle = mpl.rcParams['axes.prop_cycle'].by_key()['color']\n"
+             "rc['axes.prop_cycle'] = [mpl.colors.to_hex(c) for c in cycle]\n"
+             "print(json.dumps(rc))\n"
+             "print('seaborn' in sys.modules)")
+    ours = subprocess.run([sys.executable, "-c", probe.format(
+        setup=f"from vaelib.plots import set_theme; set_theme({context!r})")], capture_output=True, text=True,
+        check=True).stdout.splitlines()
+    ref = subprocess.run([sys.executable, "-c", probe.format(
+        setup=f"import seaborn as sns; from vaelib import plots; sns.set_theme(context={context!r}, style='whitegrid', "
+              f"palette='colorblind', rc={{**plots._RC, 'figure.figsize': plots.FIGSIZE[{context!r}]}})"
+    )], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert ours[1] == "False", "importing vaelib.plots and setting the theme imported seaborn"
+    mine, theirs = json.loads(ours[0]), json.loads(ref[0])
+    differ = {k: (mine[k], theirs[k]) for k in theirs if mine.get(k) != theirs[k]}
+    assert not differ, f"rcParams that differ from seaborn's (vaelib, seaborn): {differ}"
 
 
 def test_default_figure_sizes_fit_jupyterlab():

@@ -13,7 +13,6 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Ellipse
-from sklearn.neighbors import KNeighborsClassifier
 
 from vaelib.checks import count, fail, gaussians, images, number, same_shape, tensor
 from vaelib.data import batch_indices, pixels
@@ -151,8 +150,16 @@ def kl_bars(kl_dim: torch.Tensor, active: torch.Tensor, ax: plt.Axes | None = No
     return fig
 
 
+KNN_CHUNK = 2048  # rows scored at once by knn_accuracy (a 2048 x N/2 float64 distance matrix)
+
+
 def knn_accuracy(features: torch.Tensor, labels: torch.Tensor, k: int = 5) -> float:
-    """Label accuracy of a k-nearest-neighbour classifier fit on the first half, scored on the second half."""
+    """Label accuracy of a k-nearest-neighbour classifier fit on the first half, scored on the second half.
+
+    Each scored row takes the most frequent label among its ``k`` nearest rows of the first half (Euclidean
+    distance, float64); a tie between labels goes to the smallest one, as in scikit-learn's
+    ``KNeighborsClassifier(k)``, against which ``tests/test_latent.py`` checks it. Notebooks 05 and 07 use it.
+    """
     tensor(features, "features", ndim=2)
     tensor(labels, "labels", ndim=1, floating=False)
     if labels.is_floating_point() or labels.is_complex() or len(labels) != len(features):
@@ -163,5 +170,13 @@ def knn_accuracy(features: torch.Tensor, labels: torch.Tensor, k: int = 5) -> fl
         raise fail("features", f"needs at least {2 * k} rows for k = {k} neighbours in its first half",
                    f"{len(features)} rows", "more rows, or a smaller k")
     half = len(features) // 2
-    f, y = features.detach().cpu().numpy(), labels.cpu().numpy()
-    return float(KNeighborsClassifier(k).fit(f[:half], y[:half]).score(f[half:], y[half:]))
+    f, y = features.detach().to("cpu", torch.float64), labels.cpu()
+    classes, fit_y = torch.unique(y[:half], return_inverse=True)  # sorted labels; fit_y indexes them
+    correct = 0
+    for start in range(half, len(f), KNN_CHUNK):  # (chunk, half) distances at a time
+        rows = f[start:start + KNN_CHUNK]
+        nearest = torch.cdist(rows, f[:half]).topk(k, largest=False).indices  # (chunk, k)
+        votes = torch.nn.functional.one_hot(fit_y[nearest], len(classes)).sum(1)  # (chunk, n_classes)
+        predicted = classes[votes.argmax(1)]  # argmax takes the first maximum: the smallest tied label
+        correct += int((predicted == y[start:start + KNN_CHUNK]).sum())
+    return correct / (len(f) - half)

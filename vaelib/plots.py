@@ -15,8 +15,8 @@ from typing import Any, Literal, Sequence
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
-import seaborn as sns
 import torch
+from matplotlib import cycler
 from matplotlib.figure import Figure
 from matplotlib.legend import Legend
 
@@ -33,7 +33,27 @@ FIGSIZE = {"notebook": (6.4, 4.0), "talk": (8.0, 5.0)}
 TALK_CSS = ("<style>.jp-OutputArea-output pre, .widget-label, .widget-readout, .widget-radio-box label,"
             " .widget-dropdown select, .widget-toggle-button {font-size: 20px !important; line-height: 1.4 !important}"
             " .widget-slider .noUi-handle {transform: scale(1.4)}</style>")
-_RC = {  # on top of seaborn's context (which sizes fonts: legend text as large as tick labels)
+# The series' look, written out: what seaborn's ``set_theme(style="whitegrid", palette="colorblind")`` sets, with its
+# "notebook" context (fonts, line widths) times 1 or its "talk" context times 1.5. tests/test_plots.py checks these
+# against seaborn itself; vaelib does not import seaborn (with pandas and scipy.stats it cost every kernel start about
+# 1.4 s of CPU). Matplotlib's named colours stay as they are ("k" is black).
+COLORBLIND = ["#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc", "#ca9161", "#fbafe4", "#949494", "#ece133",
+              "#56b4e9"]  # seaborn's "colorblind" palette
+_WHITEGRID = {
+    "axes.axisbelow": True, "axes.edgecolor": ".8", "axes.grid": True, "axes.labelcolor": ".15",
+    "font.sans-serif": ["Arial", "DejaVu Sans", "Liberation Sans", "Bitstream Vera Sans", "sans-serif"],
+    "grid.color": ".8", "lines.solid_capstyle": "round", "patch.edgecolor": "w", "patch.force_edgecolor": True,
+    "text.color": ".15", "xtick.bottom": False, "xtick.color": ".15", "ytick.color": ".15", "ytick.left": False,
+}
+_CONTEXT = {  # sizes in points at the "notebook" scale
+    "font.size": 12, "axes.labelsize": 12, "axes.titlesize": 12, "xtick.labelsize": 11, "ytick.labelsize": 11,
+    "legend.fontsize": 11, "legend.title_fontsize": 12, "axes.linewidth": 1.25, "grid.linewidth": 1,
+    "lines.linewidth": 1.5, "lines.markersize": 6, "patch.linewidth": 1, "xtick.major.width": 1.25,
+    "ytick.major.width": 1.25, "xtick.minor.width": 1, "ytick.minor.width": 1, "xtick.major.size": 6,
+    "ytick.major.size": 6, "xtick.minor.size": 4, "ytick.minor.size": 4,
+}
+_CONTEXT_SCALE = {"notebook": 1.0, "talk": 1.5}
+_RC = {  # on top of the context (which sizes fonts: legend text as large as tick labels)
     "figure.dpi": 100,
     "savefig.dpi": 200,
     "legend.frameon": True,
@@ -48,7 +68,7 @@ def talk_mode() -> bool:
 
 
 def set_theme(context: Literal["notebook", "talk"] | None = None) -> str:
-    """The series' one look (seaborn whitegrid, colour-blind palette); "talk" for a projector. Returns the context.
+    """The series' one look (a white grid, colour-blind palette); "talk" for a projector. Returns the context.
 
     Without an argument the context is "talk" when ``VAELIB_TALK=1`` and "notebook" otherwise. With
     ``VAELIB_FIGCHECK`` set (``make test`` sets it), every figure shown afterwards is inspected by ``vaelib.figcheck``.
@@ -56,8 +76,8 @@ def set_theme(context: Literal["notebook", "talk"] | None = None) -> str:
     context = context or ("talk" if talk_mode() else "notebook")
     if context not in FIGSIZE:
         raise ValueError(f"Unknown context {context!r}: use 'notebook' or 'talk'.")
-    sns.set_theme(context=context, style="whitegrid", palette="colorblind",
-                  rc={**_RC, "figure.figsize": FIGSIZE[context]})
+    matplotlib.rcParams.update({**_WHITEGRID, **{k: v * _CONTEXT_SCALE[context] for k, v in _CONTEXT.items()},
+                                "axes.prop_cycle": cycler(color=COLORBLIND), **_RC, "figure.figsize": FIGSIZE[context]})
     _retina_inline()  # and, in "talk", the page's larger text
     if figcheck.enabled_path() and _kernel_shell() is not None:  # notebooks run by `make test`
         figcheck.enable(figcheck.enabled_path(), context)
