@@ -42,9 +42,10 @@ EDITIONS_DIR ?= _build/editions
 PYTEST_NB := --nbval-lax --nbval-current-env --nbval-cell-timeout=600
 # pytest-xdist: PYTEST_WORKERS processes (2: the 2-core CPU; PYTEST_WORKERS=0 runs in this process, for debugging).
 # --dist loadfile keeps each file on one worker, so a notebook's cells run in order in one kernel (nbval's advice);
-# each worker gets its own runs/ folder and one torch thread (tests/conftest.py), so no two write one checkpoint.
+# each worker gets its own runs/ folder and one torch thread (tests/conftest.py), so no two write one checkpoint;
+# --no-loadscope-reorder keeps the order tests/conftest.py gives (the longest files first).
 PYTEST_WORKERS ?= 2
-PYTEST_XDIST := $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
+PYTEST_XDIST := $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder)
 
 .PHONY: setup lab test unit notebooks bench pretrained clean-outputs help html fresh-check
 

@@ -29,7 +29,7 @@ LINE = re.compile(r"^\s*([0-9.]+)s (setup|call|teardown)\s+(\S.*)$")
 
 def pytest_command(unit: bool, workers: int, top: int) -> list[str]:
     """The pytest command line of ``make unit`` or ``make test`` (with ``--durations=top``)."""
-    xdist = ["-n", str(workers), "--dist", "loadfile"] if workers else []
+    xdist = ["-n", str(workers), "--dist", "loadfile", "--no-loadscope-reorder"] if workers else []
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *xdist, f"--durations={top}", "-q"]
     if unit:
         return [*cmd, "tests", "-m", "not slow and not integrity"]

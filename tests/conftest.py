@@ -13,6 +13,7 @@ matplotlib.use("Agg")  # the one place the test suite picks a backend: no window
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from notebook_figures import NotebookFigureCheck  # noqa: E402
 
 from vaelib.config import REPO_ROOT  # noqa: E402
 from vaelib.data import MNIST, DataError, load_mnist  # noqa: E402
@@ -83,12 +84,27 @@ def synthetic_mnist() -> MNIST:
 
 def pytest_configure(config):
     """The figure check (vaelib.figcheck): notebook kernels started by this session inherit VAELIB_FIGCHECK and
-    append their findings to a fresh file, which tests/test_figcheck.py reads after the last notebook."""
+    append their findings to a fresh file; tests/notebook_figures.py fails a notebook's last cell on its findings."""
     if not os.environ.get("VAELIB_FIGCHECK"):
         os.environ["VAELIB_FIGCHECK"] = os.path.join(tempfile.mkdtemp(prefix="vaelib-figcheck-"), "findings.jsonl")
+    config.pluginmanager.register(NotebookFigureCheck(), "vaelib-notebook-figures")
+
+
+# The files (and notebooks) that take longest in `make test`, longest first, from benchmarks/slowest_tests.md. Under
+# pytest-xdist (--dist loadfile --no-loadscope-reorder) files are handed to the workers in collection order, so
+# starting with the longest keeps the two workers' finishing times close (longest processing time first). The
+# order changes how long the run takes, never what it tests.
+LONGEST_FIRST = ["tests/test_browser.py", "tests/test_grade.py", "tests/test_reach.py", "tests/test_site.py",
+                 "08_do_we_need_the_v", "tests/test_widgets_live.py", "06_aggregate_posterior", "07_beyond_gaussian",
+                 "tests/test_pretrained.py", "04_mnist_vae", "02_kl_closed_form", "09_posterior_collapse",
+                 "00_a_vae_in_one_page", "05_latent_space", "tests/test_benchmarks.py"]
+
+
+def _rank(item: pytest.Item) -> int:
+    path = Path(str(item.path)).as_posix()
+    return next((i for i, key in enumerate(LONGEST_FIRST) if key in path), len(LONGEST_FIRST))
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """Run the notebook figure check after every notebook (it reads what their kernels wrote)."""
-    last = [item for item in items if item.name == "test_notebook_figures_pass_the_check"]
-    items[:] = [item for item in items if item not in last] + last
+    """The longest files first (a stable sort: each file's own order is kept)."""
+    items.sort(key=_rank)

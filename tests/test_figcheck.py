@@ -1,12 +1,10 @@
 """The figure check (vaelib.figcheck): each rule fails on a figure made to break it and passes on a clean one;
-and the notebooks' figures, inspected while `make test` ran them, have no finding outside the allow-list.
-
-Cost: about 2 s for the unit part; the notebook part only reads the findings file the kernels wrote.
+and the notebooks' part (tests/notebook_figures.py, which fails a notebook's last cell when its figures have a
+finding outside the allow-list) reports what it should. Cost: about 2 s.
 """
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -14,21 +12,10 @@ import nbformat
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
+from notebook_figures import NotebookFigureCheck, findings_report
 
 from vaelib import figcheck
 from vaelib.plots import legend_outside, set_theme
-
-# Findings the series accepts, each with its reason: (notebook, rule, start of the artist's name) -> reason.
-ALLOW: dict[tuple[str, str, str], str] = {
-    ("05_", "clipped-data", "axes 1"): "05's latent maps show the prior's square [-4, 4]²; the few encoder means "
-                                       "beyond it are outliers the text does not discuss",
-    ("06_", "clipped-data", "axes 3 'posterior means"): "the scatter shares the [-4, 4]² window of the two density "
-                                                        "panels beside it, so the three compare point for point",
-    ("08_", "clipped-data", "axes 1 'ae-d2"): "08 §2 frames each code cloud by its 1st-99th percentiles, so the "
-                                              "fitted mixture's shape is visible; outliers would shrink it to a dot",
-    ("08_", "clipped-data", "axes 2 'rae-d2"): "as for ae-d2: percentile limits on purpose",
-    ("08_", "clipped-data", "axes 3 'nvae-d2"): "as for ae-d2: percentile limits on purpose",
-}
 
 
 @pytest.fixture(autouse=True)
@@ -184,38 +171,31 @@ def test_record_writes_one_line_per_figure(tmp_path):
         plt.rcParams["figure.hooks"] = [h for h in plt.rcParams["figure.hooks"] if "figcheck" not in h]
 
 
-# --- the notebooks: findings the kernels wrote while this session ran them ------------------------------------
-def _locate(cwd: str, source: str) -> tuple[str, int | str]:
-    for path in sorted(Path(cwd).glob("*.ipynb")):
-        nb = nbformat.read(path, as_version=4)
-        for i, cell in enumerate(nb.cells):
-            if cell.cell_type == "code" and cell.source == source:
-                return path.name, i
-    return "?", source.splitlines()[0] if source else "?"
+# --- the notebooks' part: tests/notebook_figures.py fails a notebook's last cell on its own findings only -------
+class IPyNbCell:  # the name nbval gives its items; the plugin looks at nothing else
+    def __init__(self, path: Path, parent: object):
+        self.path, self.parent = path, parent
 
 
-def findings_report(path: Path) -> tuple[int, list[str]]:
-    """(figures inspected, one line per finding not allowed) from a findings file."""
-    lines = [json.loads(s) for s in path.read_text(encoding="utf-8").splitlines() if s.strip()]
-    lines = [rec for rec in lines if any(Path(rec["cwd"]).glob("*.ipynb"))]  # kernels of unit tests run elsewhere
-    bad = []
-    for rec in lines:
-        nb, cell = _locate(rec["cwd"], rec["cell"])
-        if rec["error"]:
-            bad.append(f"{nb} cell {cell}: the check could not read the figure: {rec['error']}")
-        for theme, fs in rec["findings"].items():
-            for f in fs:
-                if not any(nb.startswith(k[0]) and f["rule"] == k[1] and f["artist"].startswith(k[2]) for k in ALLOW):
-                    bad.append(f"{nb} cell {cell} ({theme}{', ' + rec['where'] if rec['where'] else ''}): "
-                               f"{f['rule']}: {f['artist']}: {f['detail']}")
-    return len(lines), bad
-
-
-@pytest.mark.slow
-def test_notebook_figures_pass_the_check():
-    """Runs last (tests/conftest.py): every figure the notebooks showed in this session, in both themes."""
-    path = os.environ.get(figcheck.ENV)
-    if not path or not Path(path).exists() or not Path(path).read_text().strip():
-        pytest.skip("no notebook ran in this session (make test runs them and then this test)")
-    n, bad = findings_report(Path(path))
-    assert not bad, f"{len(bad)} figure problem(s) in {n} figures:\n" + "\n".join(bad)
+def test_a_notebooks_last_cell_fails_on_its_own_figure_findings_only(tmp_path, monkeypatch):
+    cells = {"a.ipynb": "fig, ax = plt.subplots()  # a", "b.ipynb": "fig, ax = plt.subplots()  # b",
+             "05_map.ipynb": "fig, ax = plt.subplots()  # 05"}
+    for name, source in cells.items():
+        nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)]), tmp_path / name)
+    overlap = {"rule": "text-overlap", "artist": "axes 1 title", "detail": "runs into the suptitle"}
+    clipped = {"rule": "clipped-data", "artist": "axes 1 'latent means'", "detail": "3 points outside"}
+    records = [(cells["a.ipynb"], [overlap]), (cells["b.ipynb"], []), (cells["05_map.ipynb"], [clipped])]
+    findings = tmp_path / "findings.jsonl"
+    findings.write_text("".join(json.dumps({"cwd": str(tmp_path), "cell": src, "execution_count": 1, "where": "",
+                                            "findings": {"notebook": fs, "talk": []}, "error": ""}) + "\n"
+                                for src, fs in records))
+    monkeypatch.setenv(figcheck.ENV, str(findings))
+    plugin, parents = NotebookFigureCheck(), {name: object() for name in cells}
+    last = {name: IPyNbCell(tmp_path / name, parents[name]) for name in cells}
+    with pytest.raises(AssertionError, match=r"1 problem\(s\) in 1 figures:\na.ipynb cell 0 \(notebook\): "
+                                             r"text-overlap: axes 1 title"):
+        plugin.pytest_runtest_teardown(last["a.ipynb"], None)
+    plugin.pytest_runtest_teardown(last["a.ipynb"], IPyNbCell(tmp_path / "a.ipynb", parents["a.ipynb"]))  # not last
+    plugin.pytest_runtest_teardown(last["b.ipynb"], last["a.ipynb"])  # clean
+    plugin.pytest_runtest_teardown(last["05_map.ipynb"], None)  # allowed: 05's maps clip outliers on purpose
+    assert findings_report(findings) == (3, [ln for ln in findings_report(findings)[1] if ln.startswith("a.ipynb")])

@@ -17,8 +17,8 @@ needed, no minimum size) and ``mark(ax, "zoom")`` for limits that cut the data d
 ``mark(ax, "inset")`` exempts an inset from the minimum size. ``talk_copy(fig)`` is the same figure with
 the talk theme's scaling applied, so one run checks both themes. ``enable(path)`` (called by
 ``vaelib.plots.set_theme`` when ``VAELIB_FIGCHECK`` names a file) inspects every figure a notebook cell
-shows and appends one JSON line per figure to that file; ``tests/test_figcheck.py`` fails on the findings,
-naming notebook, cell and artist. The checks are defined for the series in notebooks/00-08; GUIDE.md's figure rules.
+shows and appends one JSON line per figure to that file; ``tests/notebook_figures.py`` fails each notebook's
+last cell on that notebook's findings, naming notebook, cell and artist. The checks are defined for the series in notebooks/00-08; GUIDE.md's figure rules.
 """
 from __future__ import annotations
 
