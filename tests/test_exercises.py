@@ -7,6 +7,7 @@ import importlib
 import importlib.util
 import math
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -208,6 +209,34 @@ def test_a_replaced_helper_makes_the_check_tampered_and_is_put_back(monkeypatch)
         torch.isfinite = lambda t: torch.ones_like(t, dtype=torch.bool)
         return x * x
     assert check(sneaky).status == TAMPERED and core.tampered() == []
+
+
+LAZY_DYNAMO = """
+import functools, sys, torch
+from vaelib.exercises import core
+assert "torch._dynamo" not in sys.modules, "torch._dynamo was imported before the test could import it lazily"
+
+@core.exercise("99.demo", "a demo")
+def check(fn):
+    return core.match(core.as_float(core.call(fn, 2.0, name="fn"), "fn(2)"), 4.0, what="square")
+
+def answer(x):  # an honest answer that trains something: torch's first optimizer imports torch._dynamo,
+    torch.optim.Adam(torch.nn.Linear(2, 1).parameters())  # which wraps torch.manual_seed
+    return x * x
+
+print(check(answer).status, "torch._dynamo" in sys.modules, check(lambda x: x * x).status)
+seed = torch.manual_seed
+torch.manual_seed = functools.wraps(seed)(lambda s: seed(0))  # a learner's wrapper that pins the seed
+print(check(lambda x: x * x).status, torch.manual_seed is seed)
+"""
+
+
+def test_torchs_own_wrapper_of_manual_seed_is_not_tampering_but_a_learners_wrapper_is():
+    """torch imports torch._dynamo lazily (the first optimizer) and so replaces torch.manual_seed after the guard's
+    snapshot: an honest answer that trains must pass. Run in a fresh interpreter, where _dynamo is not yet imported."""
+    run = subprocess.run([sys.executable, "-c", LAZY_DYNAMO], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split() == [PASSED, "True", PASSED, TAMPERED, "True"]
 
 
 def test_a_stub_that_is_tampered_fails_ci(monkeypatch):

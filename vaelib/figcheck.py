@@ -18,7 +18,8 @@ needed, no minimum size) and ``mark(ax, "zoom")`` for limits that cut the data d
 the talk theme's scaling applied, so one run checks both themes. ``enable(path)`` (called by
 ``vaelib.plots.set_theme`` when ``VAELIB_FIGCHECK`` names a file) inspects every figure a notebook cell
 shows and appends one JSON line per figure to that file; ``tests/notebook_figures.py`` fails each notebook's
-last cell on that notebook's findings, naming notebook, cell and artist. The checks are defined for the series in notebooks/00-08; GUIDE.md's figure rules.
+last cell on that notebook's findings, naming notebook, cell and artist. The checks are defined for the series'
+notebooks; GUIDE.md's figure rules.
 """
 from __future__ import annotations
 

@@ -152,13 +152,25 @@ def _guards_for(check_globals: Mapping[str, Any] | None = None) -> list[_Guard]:
     return guards
 
 
+def _dynamo_wrapper(label: str, name: str, now: Any, obj: Any) -> bool:
+    """Whether ``torch.<name>`` is the wrapper torch itself puts around ``torch.manual_seed`` when it first imports
+    ``torch._dynamo`` (lazily: creating the first optimizer does): not the learner's doing, so not tampering."""
+    code = getattr(now, "__code__", None)
+    return (label == "torch" and name == "manual_seed" and "torch._dynamo" in sys.modules
+            and getattr(now, "__wrapped__", None) is obj and code is not None
+            and code.co_filename.replace("\\", "/").endswith("torch/_compile.py"))  # torch._disable_dynamo
+
+
 def _changes(guards: list[_Guard]) -> list[str]:
     """The names whose object or code differs from the snapshot (or that were added to a guarded class)."""
     changed = []
     for label, owner, snap, strict in guards:
         ns = owner if isinstance(owner, dict) else vars(owner)
-        for k, (obj, code) in snap.items():
+        for k, (obj, code) in list(snap.items()):
             now = ns.get(k, _MISSING)
+            if now is not obj and _dynamo_wrapper(label, k, now, obj):
+                snap[k] = (now, now.__code__)  # torch's own wrapper, from now on the object to keep
+                continue
             if now is not obj or (code is not None and getattr(now, "__code__", None) is not code):
                 changed.append(f"{label}.{k}")
         if strict:
