@@ -14,7 +14,6 @@ and the spread of the prior's samples: the mean pairwise Euclidean distance betw
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +21,7 @@ import torch
 
 from vaelib.checks import count, fail, images, number, tensor
 from vaelib.data import pixels
+from vaelib.evaluate import mean_se
 from vaelib.latent import active_units, decode_probs, kl_per_dim
 from vaelib.losses import DiagonalGaussian
 from vaelib.models import VAE
@@ -117,5 +117,5 @@ def diagnose(model: VAE, x: torch.Tensor, *, binarized: bool = True, seed: int =
     z_prior = torch.randn(n_prior, mu.shape[-1], generator=gen, device=x.device, dtype=mu.dtype)
     return CollapseReport(kl_per_dim=kl_per_dim(mu, logvar), active=active_units(mu, threshold),
                           recon_own=own_t.mean().item(), recon_shuffled=shuffled_t.mean().item(),
-                          shuffle_gap_se=gap.std().item() / math.sqrt(len(gap)),
+                          shuffle_gap_se=mean_se(gap)[1],
                           sample_spread=sample_spread(decode_probs(model, z_prior)))

@@ -21,7 +21,8 @@ from vaelib.losses import LatentVariableModel, elbo_terms, iwae_log_px
 
 def mean_se(values: torch.Tensor) -> tuple[float, float]:
     """Mean and standard error of the mean (std / sqrt(n), float64) of a 1-D tensor of per-example values; with
-    one value the standard error is NaN (undefined), and no values or a NaN among them is refused."""
+    one value the standard error is NaN (undefined), and no values or a NaN among them is refused.
+    Derived in notebooks/01_elbo.ipynb (section 4, the Monte Carlo ELBO)."""
     v = tensor(values, "values", ndim=1, floating=False).double()
     se = v.std().item() / math.sqrt(len(v)) if len(v) > 1 else float("nan")
     return v.mean().item(), se

@@ -99,7 +99,7 @@ def z_scores(g: torch.Tensor, exact: torch.Tensor) -> torch.Tensor:
     if len(g) < 2:
         raise fail("g", "needs at least 2 estimates for a standard error", f"shape {tuple(g.shape)}",
                    "two or more rows")
-    se = g.std(dim=0) / g.shape[0] ** 0.5
+    se = g.std(dim=0) / g.shape[0] ** 0.5  # (D,): evaluate.mean_se per column (evaluate is a floor above)
     return (g.mean(0) - exact) / se
 
 

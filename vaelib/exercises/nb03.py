@@ -15,6 +15,7 @@ from typing import Any, Callable
 import torch
 from torch.distributions import Laplace, Normal
 
+from vaelib.evaluate import mean_se
 from vaelib.exercises.cases import NO_AUTOGRAD, answer_tensor, finite, forbidden_call, judge_all, with_grads
 from vaelib.exercises.core import (
     Feedback,
@@ -227,8 +228,7 @@ def _laplace_gradient(eps: torch.Tensor) -> str:
     (2 mu, 4 b)."""
     mu, b = torch.tensor([0.7], dtype=F64), torch.tensor([1.3], dtype=F64)
     g_mu, g_b = pathwise_grad(_square, mu, b, len(eps), eps=eps)  # (n, 1) each
-    n = len(eps)
-    parts = [f"{name} {format_mean_se(g.mean().item(), g.std().item() / math.sqrt(n))} (exact {fmt(exact)})"
+    parts = [f"{name} {format_mean_se(*mean_se(g[:, 0]))} (exact {fmt(exact)})"
              for name, g, exact in (("∂/∂μ", g_mu, 2 * mu.item()), ("∂/∂b", g_b, 4 * b.item()))]
     return ("Your noise is Laplace(0, 1) (Kolmogorov-Smirnov test) and reproducible from the seed. With it, "
             f"pathwise_grad(square, μ = 0.7, b = 1.3) gives {parts[0]} and {parts[1]}: the formulas of section 3 "
@@ -292,6 +292,6 @@ def _lognormal_gradient(lognormal_rsample: Callable[..., Any]) -> str:
     per_sample = z.detach()[:, 0].to(F64)  # dz_i/dmu = z_i
     exact = math.exp(0.3 + 0.5**2 / 2)
     return (f"Right, and differentiable. For μ = 0.3, σ = 0.5 the pathwise estimate of ∂E[z]/∂μ from {n:,} samples is "
-            f"{format_mean_se(g_mu.item(), per_sample.std().item() / math.sqrt(n))}; the exact value is "
+            f"{format_mean_se(g_mu.item(), mean_se(per_sample)[1])}; the exact value is "
             f"e^(μ + σ²/2) = {fmt(exact)}. The log-normal is not location-scale, but a fixed-noise path "
             "z = g(ε; μ, σ) is all the pathwise estimator needs.")

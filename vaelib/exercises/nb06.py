@@ -13,6 +13,7 @@ from typing import Any, Callable
 import torch
 from torch.distributions import Independent, Normal
 
+from vaelib.evaluate import mean_se
 from vaelib.exercises.cases import answer_tensor, finite, judge_all
 from vaelib.exercises.core import (
     Feedback,
@@ -93,7 +94,7 @@ def check_mutual_information(mutual_information: Callable[..., Any]) -> Feedback
         log_q_loo = comp.scatter(1, idx[:, None], -math.inf).logsumexp(1) - math.log(n - 1)
         log_p = Independent(Normal(torch.zeros(d, dtype=F64), torch.ones(d, dtype=F64)), 1).log_prob(z)
         per_draw = own - log_q
-        ref, ref_se = per_draw.mean().item(), per_draw.std().item() / math.sqrt(m)
+        ref, ref_se = mean_se(per_draw)
         fb = match(est, ref, [
             Mistake((own - log_q_loo).mean().item(), "You left z's own component out of q(z) (leave-one-out). q(z) is "
                     "the mixture of all N posteriors, z's own included; that is what keeps I ≤ log N."),
@@ -135,10 +136,10 @@ def _judge_reverse_kl(reverse_kl: Callable[..., Any], g: torch.Generator, size: 
     z = torch.randn(n, d, generator=torch.Generator().manual_seed(seed), dtype=F64)  # the draws the prompt asks for
     p = Independent(Normal(torch.zeros(d, dtype=F64), torch.ones(d, dtype=F64)), 1)
     diff = p.log_prob(z) - q.log_prob(z)  # (n,)
-    ref, sd, exact = diff.mean().item(), diff.std().item(), _kl_std_to_gaussian(m, logvar)
+    (ref, ref_se), sd, exact = mean_se(diff), diff.std().item(), _kl_std_to_gaussian(m, logvar)
     zq = m + (0.5 * logvar).exp() * torch.randn(n, d, generator=g, dtype=F64)
     forward = (q.log_prob(zq) - p.log_prob(zq)).mean().item()  # KL(q || p), the other direction
-    tol = 5 * sd / math.sqrt(n)
+    tol = 5 * ref_se
     if close(est, -ref, rtol=1e-6) or abs(est + exact) < tol:
         return wrong("Wrong sign: KL(p ‖ q) = E_p[log p(z) − log q(z)] ≥ 0, the prior's log-density minus q's.")
     if not close(est, ref, rtol=1e-6, atol=1e-9):
@@ -153,9 +154,9 @@ def _judge_reverse_kl(reverse_kl: Callable[..., Any], g: torch.Generator, size: 
                      "and average log p(z) − log q(z).")
     if close(se, sd, rtol=1e-3):
         return wrong("Your standard error is the standard deviation of the per-draw values; divide it by √n.")
-    if not close(se, sd / math.sqrt(n), rtol=1e-3):
+    if not close(se, ref_se, rtol=1e-3):
         return wrong(f"Your estimate is right but its standard error {fmt(se)} is not: the standard deviation of "
-                     f"log p(z) − log q(z) over the n draws, divided by √n ({fmt(sd / math.sqrt(n))} here).")
+                     f"log p(z) − log q(z) over the n draws, divided by √n ({fmt(ref_se)} here).")
     return passed(f"KL(p ‖ q) = {fmt(est)} ± {fmt(se)} against the exact {fmt(exact)} for the check's Gaussian q; the "
                   f"other direction, KL(q ‖ p), is {fmt(forward)}: the two directions weigh regions differently.")
 
@@ -169,7 +170,7 @@ def _judge_rev_kl(rev_kl: Any, log_q: Callable[[torch.Tensor], torch.Tensor]) ->
     finite(torch.tensor([est, se]), "`rev_kl`")
     z = torch.randn(2_000, 2, generator=torch.Generator().manual_seed(606), dtype=F64)
     diff = (Normal(0.0, 1.0).log_prob(z).sum(-1) - log_q(z).to(F64)).detach()  # (2000,)
-    ref, ref_se = diff.mean().item(), diff.std().item() / math.sqrt(len(z))
+    ref, ref_se = mean_se(diff)
     if not 0.5 * ref_se <= se <= 2 * ref_se:
         raise Wrong(f"`rev_kl`'s standard error {fmt(se)} is far from the {fmt(ref_se)} that 2,000 prior draws give: "
                     "use n = 2,000 and your `reverse_kl`.")

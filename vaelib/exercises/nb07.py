@@ -15,6 +15,7 @@ import torch
 from torch.distributions import Independent, Normal
 
 from vaelib import evaluate
+from vaelib.evaluate import paired_difference
 from vaelib.exercises.cases import answer_tensor, finite, forbidden_call, judge_all
 from vaelib.exercises.core import (
     Feedback,
@@ -69,11 +70,6 @@ _NO_PAIRED = [(evaluate, "paired_difference", "vaelib.evaluate.paired_difference
               (evaluate, "mean_se", "vaelib.evaluate.paired_difference")]  # the library's own answer
 
 
-def _paired_reference(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
-    d = a.double() - b.double()
-    return d.mean().item(), d.std().item() / math.sqrt(len(d))
-
-
 @exercise("07.paired_difference", "a paired difference and its standard error")
 def check_paired_difference(paired_gain: Callable[..., Any], gain_check: Any = None, a_values: Any = None,
                             b_values: Any = None) -> Feedback:
@@ -89,7 +85,7 @@ def check_paired_difference(paired_gain: Callable[..., Any], gain_check: Any = N
                                "paired_gain")
         finite(torch.tensor([mean, se]), "(mean, standard error)")
         d = a - b
-        ref, ref_se = _paired_reference(a, b)
+        ref, ref_se = paired_difference(a, b)  # what the learner is asked for
         fb = match(mean, ref, [Mistake(-ref, "Wrong sign: the gain of a over b is mean(a − b).")],
                    what="mean difference", rtol=1e-6, atol=1e-9)
         if not fb.passed:
@@ -113,7 +109,7 @@ def check_paired_difference(paired_gain: Callable[..., Any], gain_check: Any = N
         raise NotAttempted("`paired_gain` passes; now set `gain_check` to its value for vamp-d40 against std-d40.")
     mean, se = as_estimate(gain_check, "gain_check")
     finite(torch.tensor([mean, se]), "`gain_check`")
-    ref, ref_se = _paired_reference(torch.as_tensor(a_values), torch.as_tensor(b_values))
+    ref, ref_se = paired_difference(torch.as_tensor(a_values), torch.as_tensor(b_values))
     if close(mean, -ref, rtol=1e-4, atol=1e-4):
         raise Wrong("`gain_check` has the wrong sign: pass the VampPrior's values first, paired_gain(vamp, std).")
     if not (close(mean, ref, rtol=1e-4, atol=1e-4) and close(se, ref_se, rtol=0.02)):
