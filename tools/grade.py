@@ -14,12 +14,15 @@ What a run does (docs/grading.md says it for instructors):
   reads that cell's output from the kernel's messages. No file the kernel can write is ever read back.
 - **Limits time.** Learner code inside a check stops after ``--time-limit`` s (vaelib.exercises.core.call); any
   cell is interrupted after ``--timeout`` s and grading goes on with the next one; a kernel that ignores the
-  interrupt, or dies, is replaced and the run replayed without that cell.
+  interrupt (still busy ``min(--timeout, 15)`` s later), or dies, is replaced and the run replayed without that cell.
+  A submission with no answer to check starts no kernel.
 - **Isolates each submission.** The kernel runs in a new empty folder with its own HOME and TMPDIR and a minimal
   environment; this process works from an empty private folder and keeps its arguments out of its command line;
   every process the submission started is killed before the next one runs (this process is a child subreaper, so
   even a daemonised process comes back to it). ``--sandbox`` adds bubblewrap: its own PID namespace, a read-only
   system, nothing of the instructor's files but vaelib, the data and the environment, no capabilities.
+- **Says how it goes** on stderr: a progress bar (on a terminal) and one line per submission (its statuses, its
+  time, any cell skipped or kernel replaced); ``--verbose`` adds the time of each kernel start and of each slow cell.
 - **Writes the CSV atomically** (a temporary file renamed over ``--out``), never through a symlink and never over a
   file that is not a grades file of this tool.
 """
@@ -42,14 +45,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import nbformat
-from jupyter_client.kernelspec import KernelSpecManager
-from jupyter_client.manager import AsyncKernelManager
-from nbclient import NotebookClient
-from nbclient.exceptions import DeadKernelError
 
-from vaelib.exercises.core import STATUSES, TAMPERED, TIME_LIMIT_ENV, VERDICT_MIME, verdict_mac
-from vaelib.exercises.editions import CHECK, EXERCISE, SOLUTION
+def _reexec_without_arguments() -> None:
+    """Run again with the arguments in a private file, so that /proc/<grader>/cmdline names no submission."""
+    fd, path = tempfile.mkstemp(prefix="vaelib-grade-args-", suffix=".json")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(sys.argv[1:], f)
+    os.execv(sys.executable, [sys.executable, os.path.abspath(__file__), "--args-file", path])
+
+
+if __name__ == "__main__" and sys.argv[1:2] not in ([], ["--args-file"]) and not {"-h", "--help"} & set(sys.argv):
+    _reexec_without_arguments()  # before the imports below (torch among them), which would otherwise load twice
+
+import nbformat  # noqa: E402
+from jupyter_client.kernelspec import KernelSpecManager  # noqa: E402
+from jupyter_client.manager import AsyncKernelManager  # noqa: E402
+from nbclient import NotebookClient  # noqa: E402
+from nbclient.exceptions import DeadKernelError  # noqa: E402
+from tqdm.auto import tqdm  # noqa: E402
+
+from vaelib.exercises.core import STATUSES, TAMPERED, TIME_LIMIT_ENV, VERDICT_MIME, verdict_mac  # noqa: E402
+from vaelib.exercises.editions import CHECK, EXERCISE, SOLUTION  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 NOT_RUN = "not run"
@@ -58,10 +74,16 @@ TIMEOUT_ENAME = "GraderCellTimeout"
 MARKER_ENV = "VAELIB_GRADE_RUN"  # every process a submission starts inherits it (unless it scrubs its environment)
 KEEP_ENV = ("PATH", "LANG", "LC_ALL", "VAELIB_DATA", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 PR_SET_CHILD_SUBREAPER = 36
+IOPUB_WAIT = 10  # seconds to wait for a finished cell's last outputs (a seal's verdict among them)
 
 
 class GradeError(SystemExit):
     """A refusal: one sentence on what is wrong and what to do."""
+
+
+def say(message: str) -> None:
+    """One line on stderr, above the progress bar."""
+    tqdm.write(f"tools/grade.py: {message}", file=sys.stderr)
 
 
 def _role(cell: nbformat.NotebookNode) -> str | None:
@@ -275,6 +297,12 @@ class Options:
     smoke: bool = False
     sandbox: bool = False
     max_restarts: int = 3
+    verbose: bool = False  # say the time of each kernel start and of each cell over a second
+
+    @property
+    def grace(self) -> int:
+        """Seconds an interrupted kernel has to become responsive again before it is replaced."""
+        return min(self.timeout, 15)
 
 
 def _kernel_env(work: Path, marker: str, opts: Options) -> dict[str, str]:
@@ -298,6 +326,16 @@ def _error_of(cell: nbformat.NotebookNode) -> tuple[str, str] | None:
     return None
 
 
+class _Client(NotebookClient):
+    """nbclient's client, except that a cell interrupted for its timeout is not waited for any longer: whether the
+    kernel obeyed the interrupt is the probe's question (``execute``), so a kernel that ignores it costs the grader
+    one grace period, not IOPUB_WAIT on top of it. (An nbclient without this hook is only slower.)"""
+
+    async def _async_handle_timeout(self, timeout: int, cell: Any = None) -> Any:
+        self.iopub_timeout = 0  # the timed-out cell's outputs are not awaited; execute() resets it for the next cell
+        return await super()._async_handle_timeout(timeout, cell)
+
+
 def execute(plan: Plan, folder: Path, opts: Options) -> tuple[list[nbformat.NotebookNode], list[str]]:
     """Run the plan's cells in a fresh kernel, interrupting a cell after ``opts.timeout`` s; a kernel that stays
     busy after the interrupt, or dies, is replaced and the run replayed without that cell. Returns the executed
@@ -314,39 +352,48 @@ def execute(plan: Plan, folder: Path, opts: Options) -> tuple[list[nbformat.Note
         km = AsyncKernelManager(kernel_name="vaelib-grade", kernel_spec_manager=ksm)  # async: a hung cell's
         # leftover output poll must not block the event loop
         km.connection_file = str(conn_dir / "kernel.json")
-        client = NotebookClient(nb, km=km, timeout=opts.timeout, allow_errors=True, interrupt_on_timeout=True,
-                                error_on_timeout={"ename": TIMEOUT_ENAME, "traceback": [],
-                                                  "evalue": f"the cell was interrupted after {opts.timeout} s"},
-                                iopub_timeout=10, shutdown_kernel="immediate")
+        client = _Client(nb, km=km, timeout=opts.timeout, allow_errors=True, interrupt_on_timeout=True,
+                         error_on_timeout={"ename": TIMEOUT_ENAME, "traceback": [],
+                                           "evalue": f"the cell was interrupted after {opts.timeout} s"},
+                         iopub_timeout=IOPUB_WAIT, shutdown_kernel="immediate")
         limits = {id(c): max(opts.timeout, opts.setup_timeout) if s.kind == "setup" else opts.timeout
                   for c, s in zip(cells, plan.steps)}
-        client.timeout_func = lambda cell, limits=limits: limits.get(id(cell), min(opts.timeout, 15))
+        client.timeout_func = lambda cell, limits=limits: limits.get(id(cell), opts.grace)
         before = {pid for pid, (ppid, _s) in _proc_table().items() if ppid == os.getpid()}
         hung = None
+        started = time.monotonic()
         try:
             with client.setup_kernel(env=_kernel_env(work, marker, opts), cwd=str(work)):
+                if opts.verbose:
+                    say(f"  kernel {attempt + 1} ready in {time.monotonic() - started:.1f} s")
                 for i, cell in enumerate(cells):
                     if i in skipped:
                         continue
                     started = time.monotonic()
+                    client.iopub_timeout = IOPUB_WAIT  # _Client drops it to 0 once a cell times out
                     try:
                         client.execute_cell(cell, i)
                     except DeadKernelError:
                         hung, why = i, "the kernel died"
                         break
-                    if time.monotonic() - started >= limits[id(cell)]:  # timed out and interrupted
+                    took = time.monotonic() - started
+                    if opts.verbose and took >= 1:
+                        of = f" of {plan.steps[i].exercise}" if plan.steps[i].exercise else ""
+                        say(f"  {plan.steps[i].kind} cell {i}{of} took {took:.1f} s")
+                    if took >= limits[id(cell)]:  # timed out and interrupted
                         if not _error_of(cell):
                             cell.outputs.append(nbformat.v4.new_output(
                                 "error", ename=TIMEOUT_ENAME, evalue=f"interrupted after {limits[id(cell)]} s",
                                 traceback=[]))
-                        probe = nbformat.v4.new_code_cell("pass")  # still responsive after the interrupt?
+                        probe = nbformat.v4.new_code_cell("pass")  # responsive again within the grace period?
                         nb.cells[-1] = probe
                         started = time.monotonic()
+                        client.iopub_timeout = IOPUB_WAIT
                         try:
                             client.execute_cell(probe, len(cells))
                         except DeadKernelError:
                             pass
-                        if time.monotonic() - started >= min(opts.timeout, 15) or probe.get("execution_count") is None:
+                        if time.monotonic() - started >= opts.grace or probe.get("execution_count") is None:
                             hung, why = i, f"it ignored the interrupt after {limits[id(cell)]} s"
                             break
         except Exception as err:  # the kernel would not start or the client failed: the run stops here
@@ -360,7 +407,9 @@ def execute(plan: Plan, folder: Path, opts: Options) -> tuple[list[nbformat.Note
                     os.killpg(pid, signal.SIGKILL)
                 except OSError:
                     pass
-            kill_leftovers(before, marker)
+            killed = kill_leftovers(before, marker)
+            if opts.verbose and killed:
+                say(f"  killed {killed} leftover process(es)")
             shutil.rmtree(work, ignore_errors=True)
             shutil.rmtree(conn_dir, ignore_errors=True)
         if hung is None:
@@ -424,16 +473,21 @@ def find_source(submission: nbformat.NotebookNode, name: str, sources: list[Path
     return hits[0]
 
 
-def grade_one(path: Path, label: str, sources: list[Path], folder: Path, opts: Options) -> list[dict[str, str]]:
-    """The rows of one submission."""
+def grade_one(path: Path, label: str, sources: list[Path], folder: Path, opts: Options,
+              ) -> tuple[list[dict[str, str]], list[str]]:
+    """The rows of one submission, and notes on its run (cells skipped, kernels replaced)."""
     try:
         sub = nbformat.read(path, as_version=4)
         src = find_source(sub, label, sources)
     except Exception as err:  # not JSON, not a notebook, or of no known notebook: one row says so
-        return [{"file": label, "exercise": "", "status": NOT_RUN, "protected_cells": "",
-                 "message": f"not gradable ({type(err).__name__}: {str(err)[:120]}); ask for the .ipynb file again"}]
+        why = f"not gradable ({type(err).__name__}: {str(err)[:120]}); ask for the .ipynb file again"
+        return [{"file": label, "exercise": "", "status": NOT_RUN, "protected_cells": "", "message": why}], []
     plan = make_plan(nbformat.read(src, as_version=4), sub)
-    cells, notes = execute(plan, folder, opts)
+    checked = any(step.kind == "check" for step in plan.steps)
+    if checked:
+        cells, notes = execute(plan, folder, opts)
+    else:  # no answer to check: its rows say why, and none of its code runs
+        cells, notes = [nbformat.v4.new_code_cell("") for _ in plan.steps], []
     found = verdicts(plan, cells, opts)
     protected = "; ".join(plan.protected)
     rows = []
@@ -450,7 +504,7 @@ def grade_one(path: Path, label: str, sources: list[Path], folder: Path, opts: O
         if edited:
             message += f" [{', '.join(edited)}: the committed cell was run]"
         rows.append({"file": label, "exercise": ex, "status": status, "message": message, "protected_cells": protected})
-    return rows
+    return rows, notes if checked else ["no answer to check, so no kernel was started"]
 
 
 def _labels(paths: list[Path]) -> list[str]:
@@ -474,14 +528,25 @@ def grade(submissions: list[Path], opts: Options | None = None, sources: list[Pa
     with tempfile.TemporaryDirectory(prefix="vaelib-grade-") as tmp:
         os.chmod(tmp, 0o700)
         os.chdir(tmp)  # /proc/<grader>/cwd shows an empty private folder
+        bar = tqdm(total=len(paths), desc="grading", unit="submission", file=sys.stderr, disable=None)
         try:
-            for path, label in zip(paths, _labels(paths)):
+            for n, (path, label) in enumerate(zip(paths, _labels(paths)), 1):
+                started = time.monotonic()
                 folder = Path(tempfile.mkdtemp(prefix="sub-", dir=tmp))
                 copy = folder / "submission.ipynb"  # read once; the kernel never sees the path or the file
                 shutil.copyfile(path, copy)
-                rows += grade_one(copy, label, srcs, folder, opts)
+                if opts.verbose:
+                    say(f"[{n}/{len(paths)}] {label}")
+                mine, notes = grade_one(copy, label, srcs, folder, opts)
+                rows += mine
                 shutil.rmtree(folder, ignore_errors=True)
+                counts = ", ".join(f"{sum(r['status'] == s for r in mine)} {s}" for s in
+                                   dict.fromkeys(r["status"] for r in mine))
+                say(f"[{n}/{len(paths)}] {label}: {counts} in {time.monotonic() - started:.1f} s"
+                    + "".join(f"; {note}" for note in notes))
+                bar.update()
         finally:
+            bar.close()
             os.chdir(home)
     return rows
 
@@ -528,7 +593,7 @@ def write_csv(rows: list[dict[str, str]], out: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command line: submissions, --out, --source, --sandbox, --smoke, --timeout, --time-limit."""
+    """Command line: submissions, --out, --source, --sandbox, --smoke, --timeout, --time-limit, --verbose."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("submissions", nargs="*", type=Path)
     parser.add_argument("--out", type=Path, default=Path("grades.csv"), help="CSV file to write (default grades.csv)")
@@ -539,9 +604,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--timeout", type=int, default=600, help="seconds per cell (default 600)")
     parser.add_argument("--time-limit", type=float, default=60.0,
                         help="seconds a check lets the learner's function run (default 60)")
+    parser.add_argument("--verbose", action="store_true", help="also say the time of each kernel start and slow cell")
     parser.add_argument("--args-file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.args_file:  # re-executed by __main__: the real arguments, read once and deleted
+    if args.args_file:  # re-executed by the guard above the imports: the real arguments, read once and deleted
         real = json.loads(args.args_file.read_text(encoding="utf-8"))
         args.args_file.unlink()
         return main(real)
@@ -552,7 +618,8 @@ def main(argv: list[str] | None = None) -> None:
         raise GradeError(f"tools/grade.py: no such file: {', '.join(missing)}")
     out = Path(os.path.abspath(args.out))
     check_out(out)
-    opts = Options(timeout=args.timeout, time_limit=args.time_limit, smoke=args.smoke, sandbox=args.sandbox)
+    opts = Options(timeout=args.timeout, time_limit=args.time_limit, smoke=args.smoke, sandbox=args.sandbox,
+                   verbose=args.verbose)
     if not args.sandbox:
         print("tools/grade.py: default mode: submissions run as you, without a sandbox (docs/grading.md); "
               "add --sandbox to confine each one with bubblewrap.", file=sys.stderr)
@@ -565,15 +632,5 @@ def main(argv: list[str] | None = None) -> None:
           + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
 
 
-def _reexec_without_arguments() -> None:
-    """Run again with the arguments in a private file, so that /proc/<grader>/cmdline names no submission."""
-    fd, path = tempfile.mkstemp(prefix="vaelib-grade-args-", suffix=".json")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(sys.argv[1:], f)
-    os.execv(sys.executable, [sys.executable, os.path.abspath(__file__), "--args-file", path])
-
-
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] != "--args-file" and not {"-h", "--help"} & set(sys.argv):
-        _reexec_without_arguments()
     main()
