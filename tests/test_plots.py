@@ -63,27 +63,37 @@ def test_talk_context_is_lecture_sized_and_env_switches_it(monkeypatch):
         set_theme("poster")
 
 
-@pytest.mark.parametrize("context", ["notebook", "talk"])
-def test_the_theme_is_seaborns_whitegrid_colorblind_look_without_importing_seaborn(context):
-    """The reference: seaborn's own set_theme, in a fresh interpreter, against vaelib's in another. vaelib
+THEME_PROBE = """
+import json, sys, matplotlib as mpl
+from vaelib import plots
+
+def rc():
+    out = {k: repr(v) for k, v in mpl.rcParams.items()}
+    out["axes.prop_cycle"] = [mpl.colors.to_hex(c) for c in mpl.rcParams["axes.prop_cycle"].by_key()["color"]]
+    return out
+
+ours = {c: (plots.set_theme(c), rc())[1] for c in ("notebook", "talk")}
+imported = "seaborn" in sys.modules
+import seaborn as sns
+theirs = {}
+for c in ("notebook", "talk"):
+    sns.set_theme(context=c, style="whitegrid", palette="colorblind",
+                  rc={**plots._RC, "figure.figsize": plots.FIGSIZE[c]})
+    theirs[c] = rc()
+print(json.dumps({"ours": ours, "theirs": theirs, "imported": imported}))
+"""
+
+
+def test_the_theme_is_seaborns_whitegrid_colorblind_look_without_importing_seaborn():
+    """The reference: seaborn's own set_theme, in a fresh interpreter, after vaelib's in the same one. vaelib
     writes the values out so that importing it (and each notebook's first cell) does not import seaborn."""
-    probe = ("import json, sys, matplotlib as mpl\n{setup}\n"
-             "rc = {{k: repr(v) for k, v in mpl.rcParams.items()}}\n"
-             "cycle = mpl.rcParams['axes.prop_cycle'].by_key()['color']\n"
-             "rc['axes.prop_cycle'] = [mpl.colors.to_hex(c) for c in cycle]\n"
-             "print(json.dumps(rc))\n"
-             "print('seaborn' in sys.modules)")
-    ours = subprocess.run([sys.executable, "-c", probe.format(
-        setup=f"from vaelib.plots import set_theme; set_theme({context!r})")], capture_output=True, text=True,
-        check=True).stdout.splitlines()
-    ref = subprocess.run([sys.executable, "-c", probe.format(
-        setup=f"import seaborn as sns; from vaelib import plots; sns.set_theme(context={context!r}, style='whitegrid', "
-              f"palette='colorblind', rc={{**plots._RC, 'figure.figsize': plots.FIGSIZE[{context!r}]}})"
-    )], capture_output=True, text=True, check=True).stdout.splitlines()
-    assert ours[1] == "False", "importing vaelib.plots and setting the theme imported seaborn"
-    mine, theirs = json.loads(ours[0]), json.loads(ref[0])
-    differ = {k: (mine[k], theirs[k]) for k in theirs if mine.get(k) != theirs[k]}
-    assert not differ, f"rcParams that differ from seaborn's (vaelib, seaborn): {differ}"
+    run = subprocess.run([sys.executable, "-c", THEME_PROBE], capture_output=True, text=True, check=True)
+    found = json.loads(run.stdout)
+    assert not found["imported"], "importing vaelib.plots and setting the theme imported seaborn"
+    for context in ("notebook", "talk"):
+        mine, theirs = found["ours"][context], found["theirs"][context]
+        differ = {k: (mine.get(k), v) for k, v in theirs.items() if mine.get(k) != v}
+        assert not differ, f"{context}: rcParams that differ from seaborn's (vaelib, seaborn): {differ}"
 
 
 def test_default_figure_sizes_fit_jupyterlab():
