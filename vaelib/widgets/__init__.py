@@ -36,6 +36,7 @@ __all__ = ["BlitCanvas", "LiveFigure", "encode_png", "figure_png", "freeze_layou
 
 PNG_SCALE = 2  # the static image has twice the figure's pixels (sharp on high-density screens)
 DIRECT_FRAME_S = 0.05  # a change this long after the last frame is drawn at once; sooner ones wait for the browser
+DRAW_SHARE = 2.0  # ... and at least this many times the last frame's drawing time: drawing takes at most half the CPU
 
 
 def normal_pdf(z: np.ndarray, mean: float, std: float) -> np.ndarray:
@@ -74,9 +75,10 @@ class LiveFigure(widgets.VBox):
     """Controls above a figure that ``update(*values)`` changes in place, redrawn when a control changes.
 
     ``update`` receives the controls' values in order and may change only the ``moving`` artists; it
-    runs once here, then before each frame, with the latest values. A change after a quiet moment is
-    drawn at once; during a burst (a drag) ipympl's browser side asks for one frame at a time, so
-    values that arrive meanwhile are skipped instead of queued. The figure is laid out once
+    runs once here, then before each frame, with the latest values. A change is drawn at once if the
+    last frame is old enough (a quiet moment, or, in a drag, twice that frame's drawing time); else its
+    frame waits for ipympl's browser side to ask for one, so values that arrive meanwhile are skipped
+    instead of queued, and a change that leaves the values as drawn draws nothing. The figure is laid out once
     (``freeze_layout``). Displayed, it is the widget view plus the first figure as ``image/png`` (for
     renderers without widgets); the canvas's state holds that PNG too.
     """
@@ -85,7 +87,6 @@ class LiveFigure(widgets.VBox):
                  moving: Sequence[Artist]):
         self.controls, self.figure, self.update = list(controls), fig, update
         self.shown = self.values()  # the values the figure shows
-        self._last_change = 0.0  # time.monotonic() of the last control change
         update(*self.shown)
         freeze_layout(fig)
         if figcheck.enabled_path():  # the first frame, as the figure check sees every notebook figure
@@ -112,13 +113,13 @@ class LiveFigure(widgets.VBox):
             self.shown = values
 
     def _on_change(self, _change: object = None) -> None:
-        now = time.monotonic()
-        quiet = min(now - self.canvas.last_frame, now - self._last_change)
-        self._last_change = now
-        if quiet >= DIRECT_FRAME_S:
-            self.canvas.draw()  # a single step after a quiet moment: answer at once
-        else:  # a burst (a drag, a held key): the browser asks for the next frame when it has the last one, and
-            self.canvas.draw_idle()  # that frame shows the latest values, so no backlog outlives the burst
+        if self.values() == self.shown:  # already drawn (two sliders set together notify twice): no second frame
+            return
+        since = time.monotonic() - self.canvas.last_frame
+        if since >= max(DIRECT_FRAME_S, DRAW_SHARE * self.canvas.draw_s):
+            self.canvas.draw()  # a step after a quiet moment, or a drag's next frame when its time has come
+        else:  # too soon: the frame waits for the browser's request, and shows the latest values then, so a
+            self.canvas.draw_idle()  # burst (a drag, a held key) leaves no backlog and its last state is drawn
 
     def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict, dict]:
         data = super()._repr_mimebundle_(**kwargs)  # text/plain + the widget view
