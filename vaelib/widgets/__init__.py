@@ -35,8 +35,8 @@ __all__ = ["BlitCanvas", "LiveFigure", "encode_png", "figure_png", "freeze_layou
            "normal_pdf"]
 
 PNG_SCALE = 2  # the static image has twice the figure's pixels (sharp on high-density screens)
-DIRECT_FRAME_S = 0.05  # a change this long after the last frame is drawn at once; sooner ones wait for the browser
-DRAW_SHARE = 2.0  # ... and at least this many times the last frame's drawing time: drawing takes at most half the CPU
+DIRECT_FRAME_S = 0.03  # a change this long after the last frame is drawn at once; sooner ones wait for the browser
+DRAW_SHARE = 1.5  # ... and at least this many times the last frame's drawing time: a drag spends at most 2/3 drawing
 
 
 def normal_pdf(z: np.ndarray, mean: float, std: float) -> np.ndarray:
@@ -76,7 +76,7 @@ class LiveFigure(widgets.VBox):
 
     ``update`` receives the controls' values in order and may change only the ``moving`` artists; it
     runs once here, then before each frame, with the latest values. A change is drawn at once if the
-    last frame is old enough (a quiet moment, or, in a drag, twice that frame's drawing time); else its
+    last frame is old enough (a quiet moment, or, in a drag, 1.5 times that frame's drawing time); else its
     frame waits for ipympl's browser side to ask for one, so values that arrive meanwhile are skipped
     instead of queued, and a change that leaves the values as drawn draws nothing. The figure is laid out once
     (``freeze_layout``). Displayed, it is the widget view plus the first figure as ``image/png`` (for
