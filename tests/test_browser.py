@@ -125,7 +125,7 @@ def test_notebook_runs_and_every_widget_answers(session, name, tmp_path):
         print(f"\n{name}: open + run all {t_run:.0f} s\n" + format_table(timings, p90=False))
         _check_talk_mode(session, name)
         if name.startswith("05"):
-            changes = session.drag_changes(name, panel_id, 0, 0, moves=8, pause_ms=80)
+            changes = session.drag_changes(name, panel_id, 0, 0, moves=6, pause_ms=60)
             print(f"{name}: figure changed {changes} times during one mouse drag of the z1 slider")
             assert changes >= 2, f"{name}: the explorer did not follow the mouse while dragging ({changes} changes)"
             _check_map_drags(session, name, panel_id, tmp_path)
