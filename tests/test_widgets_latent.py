@@ -107,3 +107,14 @@ def test_while_the_button_is_down_the_browser_sliders_send_no_echo_and_values_ar
     assert s1.continuous_update and s2.continuous_update
     assert snap(-3.2, s1) == -3.0 and snap(2.999, s1) == 3.0
     plt.close("all")
+
+
+def test_a_value_that_differs_only_by_float_rounding_draws_no_frame():
+    w = make_latent_widget(tiny_model())
+    s1, _ = w.controls
+    s1.value = 0.35
+    w.canvas.draw()
+    drawn = w.canvas.last_frame
+    s1.value = 0.35000000000000003  # what a browser slider may send back
+    assert w.canvas.last_frame == drawn and not w.canvas._changed
+    plt.close("all")
