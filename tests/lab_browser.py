@@ -373,8 +373,9 @@ def format_table(timings: list[Timing], title: str = "", p90: bool = True) -> st
 class LabSession:
     """One JupyterLab tab in Chromium: open a notebook, Run All, time its widgets."""
 
-    def __init__(self, page, lab: Lab):
+    def __init__(self, page, lab: Lab, quiet_ms: int = 250):
         self.page, self.lab = page, lab
+        self.quiet_ms = quiet_ms  # before each timed step, the figure has not changed for this long
         self.page_errors: list[str] = []
         page.on("pageerror", lambda err: self.page_errors.append(str(err)))
         page.add_init_script(POPUP_WATCH_JS)
@@ -444,8 +445,9 @@ class LabSession:
     def _area(self, panel_id: str, index: int):
         return self.page.locator(f"#{panel_id} .jp-OutputArea-output:has(.widget-slider)").nth(index)
 
-    def _settle(self, name: str, index: int, quiet_ms: int = 250, timeout_s: float = 30) -> None:
-        """Wait until the kernel is idle and the figure has not changed for ``quiet_ms``."""
+    def _settle(self, name: str, index: int, quiet_ms: int | None = None, timeout_s: float = 30) -> None:
+        """Wait until the kernel is idle and the figure has not changed for ``quiet_ms`` (default: the session's)."""
+        quiet_ms = self.quiet_ms if quiet_ms is None else quiet_ms
         self.page.wait_for_function(READY_JS, arg=name, timeout=timeout_s * 1000, polling=50)
         deadline, last, since = time.monotonic() + timeout_s, None, time.monotonic()
         while time.monotonic() < deadline:

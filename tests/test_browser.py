@@ -78,7 +78,7 @@ def session(lab):
     with playwright_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        s = LabSession(page, lab)
+        s = LabSession(page, lab, quiet_ms=150)  # the figure quiet before a step: the benchmark waits 250 ms
         s.load()
         yield s
         browser.close()
