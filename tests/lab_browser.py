@@ -176,9 +176,40 @@ STATE_JS = """name => {
           status: kernel ? kernel.status : null};
 }""" % PANEL
 
+# Resolves when the kernel's info has come and Lab has written its language_info into the notebook's metadata.
+KERNEL_INFO_JS = """async name => {
+  %s
+  await panel.sessionContext.session.kernel.info;
+  const sleep = ms => new Promise(r => setTimeout(r, ms));
+  for (let i = 0; i < 100 && !panel.content.model.getMetadata('language_info'); i++) await sleep(20);
+  await sleep(50);
+}""" % PANEL
+
+# The computed font size (px) of the first control label, readout, printed line... in the notebook, before and after
+# the page receives ``css`` as an HTML output would render it (Lab's own HTML renderer, sanitizer included); the
+# rendered output is removed again, so the page is as it was.
+TALK_FONTS_JS = """async ({name, css}) => {
+  %s
+  const kinds = {control: '.widget-label', readout: '.widget-readout', radio: '.widget-radio-box label',
+                 toggle: '.widget-toggle-button', printed: '.jp-OutputArea-output pre'};
+  const sizes = () => Object.fromEntries(Object.entries(kinds).map(([k, sel]) => {
+    const e = panel.node.querySelector(sel);
+    return [k, e ? parseFloat(getComputedStyle(e).fontSize) : null];
+  }));
+  const before = sizes();
+  const renderer = panel.content.rendermime.createRenderer('text/html');
+  await renderer.renderModel({data: {'text/html': css}, metadata: {}, trusted: true, setData: () => {}});
+  panel.node.querySelector('.jp-OutputArea-output').appendChild(renderer.node);
+  const after = sizes();
+  renderer.node.remove();
+  renderer.dispose();
+  return {before, after};
+}""" % PANEL
+
+# The kernel stops at once; its process takes 1-2 s more to go, which the next notebook need not wait for.
 CLOSE_JS = """async name => {
   %s
-  if (panel) { await panel.sessionContext.shutdown(); panel.dispose(); }
+  if (panel) panel.sessionContext.shutdown().finally(() => panel.dispose());
 }""" % PANEL
 
 # Installed before Lab's own scripts run: a count of canvas draws (for the latency probe), and a record
@@ -195,15 +226,24 @@ POPUP_WATCH_JS = """(() => {
     if (window.__onPaint) window.__onPaint(this.canvas);
     return out;
   };
+  window.__blobs = 0;  // binary frames received (ipympl makes a blob URL of each PNG)
+  const createObjectURL = URL.createObjectURL;
+  URL.createObjectURL = function (...args) { window.__blobs += 1; return createObjectURL.apply(this, args); };
   window.__popups = [];
   const seen = new WeakSet();
-  const check = () => document.querySelectorAll('%s').forEach(e => {
+  const record = e => {
     if (seen.has(e)) return;
     seen.add(e);
     window.__popups.push(((e.innerText || '').trim() || e.className).slice(0, 300));
-  });
+  };
+  // only the added nodes are looked at (a query of the whole page per mutation slowed the widgets down)
+  const check = records => records.forEach(r => r.addedNodes.forEach(n => {
+    if (n.nodeType !== 1) return;
+    if (n.matches('%s')) record(n);
+    if (n.firstElementChild) n.querySelectorAll('%s').forEach(record);
+  }));
   new MutationObserver(check).observe(document, {childList: true, subtree: true});
-})();""" % POPUP_SELECTOR
+})();""" % (POPUP_SELECTOR, POPUP_SELECTOR)
 
 # The widget output areas of a notebook: one entry per output that holds a slider, with its controls.
 WIDGETS_JS = """name => {
@@ -320,20 +360,22 @@ class Timing:
         return statistics.quantiles(self.samples, n=10, method="inclusive")[-1]
 
 
-def format_table(timings: list[Timing], title: str = "") -> str:
-    """The latency table: one row per control, median and 90th percentile in ms."""
-    rows = [f"{title}" if title else "", f"{'notebook':<30} {'control':<14} {'steps':>5} {'median ms':>10} "
-                                         f"{'p90 ms':>8}"]
+def format_table(timings: list[Timing], title: str = "", p90: bool = True) -> str:
+    """The latency table: one row per control, median and (with ``p90``) 90th percentile in ms."""
+    rows = [f"{title}" if title else "", f"{'notebook':<30} {'control':<14} {'steps':>5} {'median ms':>10}"
+                                         + (f" {'p90 ms':>8}" if p90 else "")]
     for t in timings:
-        rows.append(f"{t.notebook:<30} {t.control:<14} {len(t.samples):>5} {t.median:>10.0f} {t.p90:>8.0f}")
+        rows.append(f"{t.notebook:<30} {t.control:<14} {len(t.samples):>5} {t.median:>10.0f}"
+                    + (f" {t.p90:>8.0f}" if p90 else ""))
     return "\n".join(r for r in rows if r)
 
 
 class LabSession:
     """One JupyterLab tab in Chromium: open a notebook, Run All, time its widgets."""
 
-    def __init__(self, page, lab: Lab):
+    def __init__(self, page, lab: Lab, quiet_ms: int = 250):
         self.page, self.lab = page, lab
+        self.quiet_ms = quiet_ms  # before each timed step, the figure has not changed for this long
         self.page_errors: list[str] = []
         page.on("pageerror", lambda err: self.page_errors.append(str(err)))
         page.add_init_script(POPUP_WATCH_JS)
@@ -345,11 +387,11 @@ class LabSession:
         self.page.goto(self.lab.url)
         self.page.wait_for_function(
             "() => window.jupyterapp && window.jupyterapp.commands.hasCommand('runmenu:run-all')",
-            timeout=timeout_s * 1000, polling=1000)
+            timeout=timeout_s * 1000, polling=250)
         self.page.evaluate("() => window.jupyterapp.restored.then(() => null)")
         first = re.search(r"/lab/tree/([^?]+)", self.lab.url)
         if first:
-            self.page.wait_for_function(READY_JS, arg=first.group(1), timeout=timeout_s * 1000, polling=1000)
+            self.page.wait_for_function(READY_JS, arg=first.group(1), timeout=timeout_s * 1000, polling=250)
 
     def popups(self) -> list[str]:
         """Text of every toast or dialog seen since the page loaded."""
@@ -357,7 +399,7 @@ class LabSession:
 
     def open(self, name: str, timeout_s: float = 300) -> str:
         panel_id = self.page.evaluate(OPEN_JS, name)
-        self.page.wait_for_function(READY_JS, arg=name, timeout=timeout_s * 1000, polling=1000)
+        self.page.wait_for_function(READY_JS, arg=name, timeout=timeout_s * 1000, polling=200)
         return panel_id
 
     def run_all(self, name: str, timeout_s: float) -> dict:
@@ -374,7 +416,15 @@ class LabSession:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"Run All did not finish in {timeout_s:.0f} s: execution counts {st['counts']}, "
                                    f"kernel {st['status']}")
-            self.page.wait_for_timeout(1000)
+            self.page.wait_for_timeout(250)
+
+    def kernel_info(self, name: str) -> None:
+        """Wait until the notebook's kernel info has come and Lab has written its language_info."""
+        self.page.evaluate(KERNEL_INFO_JS, name)
+
+    def talk_fonts(self, name: str, css: str) -> dict[str, dict[str, float | None]]:
+        """Font sizes (px) of the notebook's controls, readouts, printed lines before and with ``css`` on the page."""
+        return self.page.evaluate(TALK_FONTS_JS, {"name": name, "css": css})
 
     def dirty(self, name: str) -> bool:
         """Whether Lab marks the notebook as modified (the dot on its tab; "Save changes?" on closing)."""
@@ -395,8 +445,9 @@ class LabSession:
     def _area(self, panel_id: str, index: int):
         return self.page.locator(f"#{panel_id} .jp-OutputArea-output:has(.widget-slider)").nth(index)
 
-    def _settle(self, name: str, index: int, quiet_ms: int = 250, timeout_s: float = 30) -> None:
-        """Wait until the kernel is idle and the figure has not changed for ``quiet_ms``."""
+    def _settle(self, name: str, index: int, quiet_ms: int | None = None, timeout_s: float = 30) -> None:
+        """Wait until the kernel is idle and the figure has not changed for ``quiet_ms`` (default: the session's)."""
+        quiet_ms = self.quiet_ms if quiet_ms is None else quiet_ms
         self.page.wait_for_function(READY_JS, arg=name, timeout=timeout_s * 1000, polling=50)
         deadline, last, since = time.monotonic() + timeout_s, None, time.monotonic()
         while time.monotonic() < deadline:
@@ -419,10 +470,11 @@ class LabSession:
 
     def time_slider(self, name: str, panel_id: str, index: int, slider: int, steps: int = 10,
                     timeout_s: float = 30) -> list[float]:
-        """Latency (ms) of ``steps`` keyboard steps of one slider: half to the right, then back."""
+        """Latency (ms) of ``steps`` keyboard steps of one slider: half (rounded up) to the right, then back, so it
+        never goes below where it started (a slider may start at its minimum)."""
         handle = self._area(panel_id, index).locator(".widget-slider").nth(slider).locator(".noUi-handle")
         handle.scroll_into_view_if_needed()
-        keys = ["ArrowRight"] * (steps // 2) + ["ArrowLeft"] * (steps - steps // 2)
+        keys = ["ArrowRight"] * (steps - steps // 2) + ["ArrowLeft"] * (steps // 2)
         return [self._timed(name, index, lambda k=k: handle.press(k), timeout_s) for k in keys]
 
     def time_toggle(self, name: str, panel_id: str, index: int, steps: int = 6, timeout_s: float = 30) -> list[float]:
@@ -493,17 +545,62 @@ KERNEL_EXEC_JS = """async ({name, code}) => {
   return out;
 }""" % PANEL
 
-# Record when each frame lands on the widget's visible canvas (ipympl draws its offscreen picture onto it),
-# and when the mouse button goes up.
-FRAMES_JS = """({name, index}) => {
+# A mouse drag as a hand makes one: press at the first point, then mouse moves at a steady ``rate`` per second
+# along the path (the position interpolated by the time elapsed) for ``duration`` ms, then release; the events
+# are dispatched in the page on ipympl's top canvas (it reads clientX/Y, button and buttons), so their pace does not
+# depend on a round trip to the test process. Records the time of each move, of the release, and of each frame
+# that lands on the figure's visible canvas (ipympl draws its offscreen picture onto it); from the last move on,
+# each frame's pixels are hashed too, so the frame that drew the release position can be told from later ones.
+DRAG_JS = """async ({name, index, points, rate, duration}) => {
   %s
   %s
-  const rec = {frames: [], up: null};
-  window.__frames = rec;
-  window.__onPaint = el => { if (window.__frames === rec && area.contains(el)) rec.frames.push(performance.now()); };
-  window.addEventListener('pointerup', () => { if (rec.up === null) rec.up = performance.now(); },
-                          {capture: true, once: true});
-  return true;
+  const canvas = area.querySelector('.jupyter-matplotlib-canvas-div canvas');
+  const top = canvas.parentElement.querySelectorAll('canvas')[1] || canvas;
+  const hash = () => {
+    const px = new Uint32Array(canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data.buffer);
+    let h = 2166136261 >>> 0;
+    for (let i = 0; i < px.length; i += 1) h = Math.imul(h ^ px[i], 16777619) >>> 0;
+    return h;
+  };
+  const rec = {moves: [], frames: [], hashes: [], blobs: [], start: null, up: null, last_move: null, hash};
+  const blobs0 = window.__blobs;
+  window.__onPaint = el => {
+    if (el !== canvas) return;
+    rec.frames.push(performance.now());
+    rec.hashes.push(rec.last_move === null ? null : hash());
+    rec.blobs.push(window.__blobs - blobs0);
+  };
+  const at = f => {  // the point a fraction f of the way along the path (points equally spaced in time)
+    const k = Math.min(points.length - 1.000001, f * (points.length - 1)), i = Math.floor(k), u = k - i;
+    return [points[i][0] + u * (points[i + 1][0] - points[i][0]), points[i][1] + u * (points[i + 1][1] - points[i][1])];
+  };
+  const fire = (type, [x, y], buttons) => {  // points are canvas pixels: placed where the canvas is now
+    const box = top.getBoundingClientRect();
+    top.dispatchEvent(new MouseEvent(type, {bubbles: true, cancelable: true, view: window, clientX: box.left + x,
+                                            clientY: box.top + y, button: 0, buttons}));
+  };
+  canvas.scrollIntoView({block: 'center'});
+  const sleep = ms => new Promise(r => setTimeout(r, ms));
+  rec.start = performance.now();
+  fire('mousedown', points[0], 1);
+  const interval = 1000 / rate;
+  for (let n = 1; ; n += 1) {
+    const due = rec.start + n * interval;
+    await sleep(Math.max(0, due - performance.now()));
+    const t = performance.now();
+    if (t - rec.start >= duration) break;
+    fire('mousemove', at((t - rec.start) / duration), 1);
+    rec.moves.push(t);
+  }
+  rec.last_move_hash = hash();  // what the canvas shows when the last move (to the release point) goes out
+  fire('mousemove', points[points.length - 1], 1);
+  rec.last_move = performance.now();
+  rec.moves.push(rec.last_move);
+  await sleep(interval);
+  fire('mouseup', points[points.length - 1], 0);
+  rec.up = performance.now();
+  window.__drag = rec;
+  return rec.moves.length;
 }""" % (PANEL, SIGNATURE)
 
 # The visible canvas of the figure (ipympl's first canvas; the second is the rubber band's overlay) as a PNG.
@@ -518,21 +615,49 @@ CANVAS_PNG_JS = """({name, index}) => {
 
 @dataclass
 class DragReport:
-    """One mouse drag over a live figure: frame times (ms, page clock) and the release time."""
+    """One mouse drag over a live figure (times in ms, page clock): moves, release, frames and what they showed.
+
+    ``hashes`` holds a hash of each frame's pixels from the last move on (None before), ``final`` the hash of the
+    figure once everything settled: the release frame is the first frame after the last move that shows it (or
+    none, if the canvas showed it already when the last move went out: ``last_move_hash``)."""
 
     start: float
     up: float
+    last_move: float
+    moves: list[float]
     frames: list[float]
+    hashes: list[int | None]
+    final: int
+    last_move_hash: int
+
+    @property
+    def move_rate(self) -> float:
+        """Mouse moves per second while the button was down."""
+        return 1000 * (len(self.moves) - 1) / (self.moves[-1] - self.moves[0]) if len(self.moves) > 1 else 0.0
 
     @property
     def fps_during(self) -> float:
-        during = [t for t in self.frames if self.start <= t <= self.up]
-        return 1000 * (len(during) - 1) / (during[-1] - during[0]) if len(during) > 1 else 0.0
+        """Frames per second between the press and the release (frames drawn while the button was down)."""
+        return 1000 * sum(self.start <= t <= self.up for t in self.frames) / (self.up - self.start)
 
     @property
     def after_release(self) -> list[float]:
         """Delays (ms) after the release of the frames that landed after it."""
         return [t - self.up for t in self.frames if t > self.up]
+
+    @property
+    def release_frame(self) -> float | None:
+        """Delay (ms, negative if before) from the release to the first frame that shows the release position."""
+        shown = [t for t, h in zip(self.frames, self.hashes) if h == self.final]
+        if shown:
+            return shown[0] - self.up
+        return self.last_move - self.up if self.last_move_hash == self.final else None
+
+    @property
+    def extra_frames(self) -> list[float]:
+        """Delays (ms) after the release of the frames that came after the one that drew the release position."""
+        first = self.release_frame
+        return [] if first is None else [t - self.up for t in self.frames if t - self.up > first]
 
 
 class MapDriver:
@@ -552,39 +677,47 @@ class MapDriver:
         canvas.scroll_into_view_if_needed()
         return canvas.bounding_box()
 
-    def to_page(self, points: list[tuple[float, float]]) -> list[tuple[float, float]]:
-        """Map (z1, z2) data points to page coordinates (matplotlib display pixels, y flipped, at the canvas)."""
+    def to_canvas(self, points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        """Map (z1, z2) data points to canvas pixels from its top left (matplotlib display pixels, y flipped)."""
         code = (f"import json\n_f = {self.var}.figure; _t = _f.axes[0].transData\n"
                 f"print(json.dumps([[float(v) for v in _t.transform(p)] for p in {points!r}]"
                 f" + [[float(_f.bbox.height), 0]]))")
         *pix, (height, _) = json.loads(self.kernel(code))
-        box = self.canvas_box()
-        return [(box["x"] + x, box["y"] + height - y) for x, y in pix]
+        return [(x, height - y) for x, y in pix]
 
-    def drag(self, path: list[tuple[float, float]], pause_ms: int = 0, steps: int = 1) -> DragReport:
-        """Press at the first point, move through the others (``steps`` mouse moves to each, then ``pause_ms``),
-        release; record the frames until the figure is quiet."""
+    def to_page(self, points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        """Map (z1, z2) data points to page coordinates (the canvas scrolled into view first)."""
+        pix = self.to_canvas(points)
+        box = self.canvas_box()
+        return [(box["x"] + x, box["y"] + y) for x, y in pix]
+
+    def drag(self, path: list[tuple[float, float]], duration_ms: float = 1500, rate: float = 60) -> DragReport:
+        """Press at the first point, move along the path at ``rate`` moves per second for ``duration_ms``, release
+        (``DRAG_JS``); wait until the kernel has handled every message and the figure is quiet, then report."""
         self.s._settle(self.name, self.index)
-        pts = self.to_page(path)
-        self.s.page.evaluate(FRAMES_JS, {"name": self.name, "index": self.index})
-        self.s.page.mouse.move(*pts[0])
-        start = self.s.page.evaluate("() => performance.now()")
-        self.s.page.mouse.down()
-        for x, y in pts[1:]:
-            self.s.page.mouse.move(x, y, steps=steps)
-            if pause_ms:
-                self.s.page.wait_for_timeout(pause_ms)
-        self.s.page.mouse.up()
-        self.s.page.wait_for_timeout(1500)  # late frames (the issue saw them up to 0.9 s after the release)
+        pts = self.to_canvas(path)
+        self.s.page.evaluate(DRAG_JS, {"name": self.name, "index": self.index, "points": pts, "rate": rate,
+                                       "duration": duration_ms})
         self.settle()
-        rec = self.s.page.evaluate("() => window.__frames")
-        return DragReport(start, rec["up"], rec["frames"])
+        rec = self.s.page.evaluate("() => { const {hash, ...rec} = window.__drag; return {...rec, final: hash()}; }")
+        return DragReport(rec["start"], rec["up"], rec["last_move"], rec["moves"], rec["frames"], rec["hashes"],
+                          rec["final"], rec["last_move_hash"])
+
+    def summary(self, report: DragReport) -> str:
+        """One line: the drag's move rate, frames per second while the button was down, and the frames after it."""
+        first = report.release_frame
+        return (f"map drag {report.up - report.start:.0f} ms, {len(report.moves)} mouse moves "
+                f"({report.move_rate:.0f}/s), {len(report.frames)} frames, {report.fps_during:.1f} frames/s while the "
+                f"button was down; release position drawn at "
+                f"{'never' if first is None else f'{first:+.0f} ms'}; frames after the release at +ms: "
+                f"{', '.join(f'{d:.0f}' for d in report.after_release) or 'none'}; "
+                f"after the release position: {', '.join(f'{d:.0f}' for d in report.extra_frames) or 'none'}")
 
     def settle(self) -> None:
         """Wait until the kernel has handled every mouse and slider message sent so far (an execute request
         queues behind them), then until the figure is quiet."""
         self.kernel("pass")
-        self.s._settle(self.name, self.index, quiet_ms=500)
+        self.s._settle(self.name, self.index, quiet_ms=300)
 
     def click(self, point: tuple[float, float]) -> None:
         self.s.page.mouse.click(*self.to_page([point])[0])

@@ -2,15 +2,17 @@
 
 Lab is started by running `make lab` (same command, flags and venv settings as users get) over a
 temporary copy of the notebooks, with an empty user-settings folder, as on a new machine. The tests
-check what the terminal shows, that no toast or dialog ever appears, and, for each notebook with a
-widget: Run All, no error, then every slider stepped with the keyboard. Each step must change the
-figure; the latency from key press to the changed figure is printed per control (median, p90), as
-``benchmarks/widget_latency.py --browser`` records it: a benchmark, not a timed assertion. Notebook 05's
-explorer must also follow a mouse drag (figures change before the button is released), and after drags,
-clicks and key presses on its map its canvas must equal a fresh full redraw of the same slider values, pixel
-for pixel, with the title in step with the sliders (the frame rate of the drag and any frame after the release
-are printed, not asserted). Opening a notebook must not mark it modified, and the terminal must stay free of
-warnings a learner cannot act on.
+check what the terminal shows, that no toast or dialog ever appears (a watcher installed before Lab's
+scripts records every one, for the whole session), and, for each notebook with a widget: Run All, no
+error, then every control stepped with the keyboard a few times. Each step must change the figure; the
+latency from key press to the changed figure is printed per control, a smoke reading only:
+``benchmarks/widget_latency.py --browser`` takes the 10+ steps a 90th percentile needs. Notebook 05's
+explorer must also follow mouse drags (figures change before the button is released), draw the release
+position and nothing after it, and after drags, clicks and key presses on its map its canvas must equal a
+fresh full redraw of the same slider values, pixel for pixel, with the title in step with the sliders (the
+drag's frame rate is printed, not asserted). In lecture mode (``VAELIB_TALK=1``) the controls, readouts and
+printed lines must render larger. Opening a notebook must not mark it modified, and the terminal must stay
+free of warnings a learner cannot act on.
 Skipped with a reason where Chromium or playwright is missing; CI (.ci/run) installs Chromium.
 """
 from __future__ import annotations
@@ -27,11 +29,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from vaelib.plots import TALK_CSS
+
 from lab_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, LabSession, MapDriver, format_table, start_lab
 
 pytestmark = pytest.mark.slow  # JupyterLab in Chromium: end-to-end, minutes
 RUN_TIMEOUT_S = 600  # one notebook's Run All, smoke mode, on a slow shared CPU
-STEPS = 10  # keyboard steps per slider: enough for a median and a 90th percentile
+STEPS = 3  # keyboard steps per control: each must change the figure (the benchmark takes more, for a p90)
 
 playwright_api = pytest.importorskip("playwright.sync_api",
                                      reason="playwright is not installed (pip install playwright)")
@@ -74,7 +78,7 @@ def session(lab):
     with playwright_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        s = LabSession(page, lab)
+        s = LabSession(page, lab, quiet_ms=150)  # the figure quiet before a step: the benchmark waits 250 ms
         s.load()
         yield s
         browser.close()
@@ -94,13 +98,13 @@ def test_terminal_ends_with_the_token_url_of_the_first_notebook(lab):
 
 
 def test_lab_starts_without_any_popup(session):
-    session.page.wait_for_timeout(8000)  # the news question used to come a few seconds after start
+    # the news question came a few seconds after start: test_no_popup_during_the_whole_session looks again at the end
     assert not session.popups(), f"JupyterLab showed toasts or dialogs on a fresh start: {session.popups()}"
 
 
 def test_opening_a_notebook_leaves_it_unmodified(session):
     first = _notebooks()[0].name
-    session.page.wait_for_timeout(2000)  # the kernel's info (Lab writes its language_info into the notebook)
+    session.kernel_info(first)  # Lab writes the kernel's language_info into the notebook when the info arrives
     assert not session.dirty(first), f"{first} is marked modified right after opening, before anything ran"
 
 
@@ -118,9 +122,10 @@ def test_notebook_runs_and_every_widget_answers(session, name, tmp_path):
         # Every step is timed until the figure differs (a step that changes nothing times out and fails).
         timings = session.time_widgets(name, panel_id, steps=STEPS)
         assert timings and all(len(t.samples) == STEPS or t.control.startswith(("toggle", "radio")) for t in timings)
-        print(f"\n{name}: open + run all {t_run:.0f} s\n" + format_table(timings))
+        print(f"\n{name}: open + run all {t_run:.0f} s\n" + format_table(timings, p90=False))
+        _check_talk_mode(session, name)
         if name.startswith("05"):
-            changes = session.drag_changes(name, panel_id, 0, 0)
+            changes = session.drag_changes(name, panel_id, 0, 0, moves=6, pause_ms=60)
             print(f"{name}: figure changed {changes} times during one mouse drag of the z1 slider")
             assert changes >= 2, f"{name}: the explorer did not follow the mouse while dragging ({changes} changes)"
             _check_map_drags(session, name, panel_id, tmp_path)
@@ -130,6 +135,18 @@ def test_notebook_runs_and_every_widget_answers(session, name, tmp_path):
         assert not session.popups(), f"{name}: toasts or dialogs appeared: {session.popups()}"
     finally:  # close the notebook and free its kernel (and the CPU) before the next one
         session.close(name)
+
+
+def _check_talk_mode(session: LabSession, name: str) -> None:
+    """Lecture mode's page style (what ``set_theme("talk")`` displays under VAELIB_TALK=1) makes the notebook's
+    controls, readouts and printed lines larger, as Lab renders it: its selectors still match this Lab and
+    ipywidgets, and Lab's sanitizer keeps it."""
+    fonts = session.talk_fonts(name, TALK_CSS)
+    print(f"{name}: font sizes (px), notebook -> lecture mode: "
+          + ", ".join(f"{k} {b:g} -> {fonts['after'][k]:g}" for k, b in fonts["before"].items() if b is not None))
+    small = [k for k, b in fonts["before"].items() if b is not None and fonts["after"][k] < 1.3 * b]
+    assert not small, f"{name}: lecture mode leaves these small: {small} ({fonts})"
+    assert fonts["before"]["control"] and fonts["before"]["readout"], f"{name}: no control or readout found: {fonts}"
 
 
 def _assert_same_as_fresh(driver: MapDriver, after: str, out: Path) -> None:
@@ -152,22 +169,31 @@ def _assert_same_as_fresh(driver: MapDriver, after: str, out: Path) -> None:
 
 
 def _check_map_drags(session: LabSession, name: str, panel_id: str, out: Path) -> None:
-    """Issue 20's drag bug: drag the point on 05's map, click, press keys; the figure must equal a fresh redraw.
-
-    Prints the frames per second during the drag and the frames that landed after the release (not asserted)."""
+    """Issue 20: drag the point on 05's map as a hand does (60 mouse moves a second for 1.5 s), then click, press
+    keys and drag fast; the release position must be drawn and no frame after it, and the figure must equal a
+    fresh redraw. Prints the frames per second during the drag (not asserted: it depends on the machine's load)."""
     driver = MapDriver(session, name, panel_id)
-    zigzag = [(-2.5 + 0.17 * i, 1.8 * (-1) ** i * (1 - i / 40)) for i in range(31)]  # 30 moves across the map
-    report = driver.drag(zigzag, steps=4)
-    late = ", ".join(f"{d:.0f}" for d in report.after_release) or "none"
-    print(f"{name}: map drag {report.up - report.start:.0f} ms, {len(report.frames)} frames, "
-          f"{report.fps_during:.1f} frames/s while the button was down; frames after the release at +ms: {late}")
+    zigzag = [(-2.5 + 0.17 * i, 1.8 * (-1) ** i * (1 - i / 40)) for i in range(31)]  # across the map and back
+    report = driver.drag(zigzag, duration_ms=1500, rate=60)
+    print(f"{name}: {driver.summary(report)} (load average {os.getloadavg()[0]:.1f})")
+    assert sum(report.start <= t <= report.up for t in report.frames) >= 2, \
+        f"{name}: the explorer did not follow the mouse on the map: {driver.summary(report)}"
+    assert report.release_frame is not None and not report.extra_frames, \
+        f"{name}: the release position was not the last frame drawn: {driver.summary(report)}"
     _assert_same_as_fresh(driver, "a drag on the map", out)
     driver.click((1.2, -0.9))
     driver.click((-0.4, 2.1))
     for slider, key in [(0, "ArrowRight"), (0, "ArrowRight"), (1, "ArrowLeft"), (1, "ArrowLeft"), (1, "ArrowLeft")]:
         driver.press(slider, key)
-    driver.drag([(0.5, 0.5), (0.9, 0.2), (1.4, -0.3), (2.0, -1.1)], pause_ms=0)  # fast: frames overtake each other
+    report = driver.drag([(0.5, 0.5), (0.9, 0.2), (1.4, -0.3), (2.0, -1.1)], duration_ms=250)  # frames overtake
+    assert report.release_frame is not None and not report.extra_frames, \
+        f"{name}: after a fast drag the release position was not the last frame drawn: {driver.summary(report)}"
     _assert_same_as_fresh(driver, "clicks, key presses and a fast drag", out)
+
+
+def test_no_popup_during_the_whole_session(session):
+    """Runs after the notebooks: a toast or dialog that came late (the news question did) is on record too."""
+    assert not session.popups(), f"JupyterLab showed toasts or dialogs: {session.popups()}"
 
 
 WARNINGS = re.compile(r"^\[W |WARNING|not trusted|websocket_ping", re.M)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 from importlib.metadata import version
 
 import numpy as np
@@ -119,3 +120,27 @@ def test_losing_frames_of_a_burst_leaves_no_ghost(canvas, monkeypatch):
     for lost in ([], [2], [3], [2, 3]):
         kept = [f for i, f in enumerate(sent) if i not in lost]
         assert np.array_equal(composite(kept), now), f"frames {lost} lost: stale pixels"
+
+
+def test_a_burst_asks_once_per_frame_and_draws_nothing_after_its_last_state(canvas):
+    """ipympl's pull protocol as the browser plays it: one "draw" event per frame, however many changes come, a
+    request answered by a frame only if something changed, and a waiting request answered at the next change."""
+    events, frames = [], []  # the "type" of each message (ipympl sends {"data": json}), the frames
+    canvas.send = lambda content, buffers=None: (frames if buffers else events).append(json.loads(content["data"]))
+    adapter.connect_browser(canvas)
+    canvas.handle_event({"type": "refresh"})  # a view connects: the first frame is due
+    assert events[-1]["type"] == "draw"
+    canvas.handle_event({"type": "draw"})  # the browser asks for it
+    assert len(frames) == 1
+    n_events = sum(e["type"] == "draw" for e in events)
+    for y in ([1, 0], [0.2, 0.8], [0.5, 0.5]):  # a burst of changes before the browser asks again
+        canvas.moving[0].set_ydata(y)
+        canvas.draw_idle()
+    assert sum(e["type"] == "draw" for e in events) == n_events + 1 and len(frames) == 1
+    canvas.handle_event({"type": "draw"})  # the browser's request: one frame, the latest state
+    assert len(frames) == 2
+    canvas.handle_event({"type": "draw"})  # it asks again on receiving that frame: nothing changed, no frame
+    assert len(frames) == 2
+    canvas.moving[0].set_ydata([0, 1])
+    canvas.draw_idle()  # the waiting request is answered at once, with no new event
+    assert len(frames) == 3 and sum(e["type"] == "draw" for e in events) == n_events + 1

@@ -8,7 +8,7 @@ import torch
 from matplotlib.backend_bases import MouseButton, MouseEvent
 
 from vaelib.models import ModelConfig, build_model
-from vaelib.widgets.latent import decode_point, make_latent_widget
+from vaelib.widgets.latent import decode_point, make_latent_widget, snap
 
 # ipympl builds its toolbar widget with arguments traitlets warns about; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:Passing unrecognized arguments:DeprecationWarning")
@@ -82,4 +82,39 @@ def test_pressing_or_dragging_on_the_map_moves_the_sliders():
     assert (s1.value, s2.value) == (pytest.approx(0.5), pytest.approx(0.5))
     mouse("button_press_event", (9.0, 9.0), button=MouseButton.LEFT)  # outside the map's Axes
     assert (s1.value, s2.value) == (pytest.approx(0.5), pytest.approx(0.5))
+    plt.close("all")
+
+
+def test_while_the_button_is_down_the_browser_sliders_send_no_echo_and_values_are_on_the_grid():
+    """Issue 20: the browser's sliders sent their own rounding of each value back, late, during a drag."""
+    w = make_latent_widget(tiny_model())
+    s1, s2 = w.controls
+    ax_map = w.figure.axes[0]
+
+    def mouse(name, z, **kw):
+        x, y = ax_map.transData.transform(z)
+        MouseEvent(name, w.canvas, x, y, **kw)._process()
+
+    mouse("button_press_event", (0.349, -0.851), button=MouseButton.LEFT)
+    assert not s1.continuous_update and not s2.continuous_update
+    assert (s1.value, s2.value) == (0.35, -0.85)  # exactly: not 0.35000000000000003
+    mouse("motion_notify_event", (1.0, 1.0), buttons={MouseButton.LEFT})
+    assert not s1.continuous_update
+    mouse("button_release_event", (1.0, 1.0), button=MouseButton.LEFT)
+    assert s1.continuous_update and s2.continuous_update  # slider drags update continuously again
+    mouse("button_press_event", (0.0, 0.0), button=MouseButton.LEFT)
+    mouse("motion_notify_event", (2.0, 0.0))  # the button went up off the map: the next hover restores
+    assert s1.continuous_update and s2.continuous_update
+    assert snap(-3.2, s1) == -3.0 and snap(2.999, s1) == 3.0
+    plt.close("all")
+
+
+def test_a_value_that_differs_only_by_float_rounding_draws_no_frame():
+    w = make_latent_widget(tiny_model())
+    s1, _ = w.controls
+    s1.value = 0.35
+    w.canvas.draw()
+    drawn = w.canvas.last_frame
+    s1.value = 0.35000000000000003  # what a browser slider may send back
+    assert w.canvas.last_frame == drawn and not w.canvas._changed
     plt.close("all")

@@ -35,13 +35,21 @@ __all__ = ["BlitCanvas", "LiveFigure", "encode_png", "figure_png", "freeze_layou
            "normal_pdf"]
 
 PNG_SCALE = 2  # the static image has twice the figure's pixels (sharp on high-density screens)
-DIRECT_FRAME_S = 0.05  # a change this long after the last frame is drawn at once; sooner ones wait for the browser
+DIRECT_FRAME_S = 0.03  # a change this long after the last frame is drawn at once; sooner ones wait for the browser
+DRAW_SHARE = 1.5  # ... and at least this many times the last frame's drawing time: a drag spends at most 2/3 drawing
 
 
 def normal_pdf(z: np.ndarray, mean: float, std: float) -> np.ndarray:
     """Density of N(mean, std^2) at each z: the curves of the ELBO and KL explorers (notebooks 01, 02)."""
     mean, std = number(mean, "mean"), number(std, "std", low=0.0, strict_low=True)
     return np.exp(-0.5 * ((z - mean) / std) ** 2) / (std * math.sqrt(2 * math.pi))
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Whether two control values are the same, floats within 1e-9 (a browser slider's rounding of 0.35 is not news)."""
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=0.0, abs_tol=1e-9)
+    return a == b
 
 
 def new_figure(width: float = 1.0, height: float = 1.0) -> Figure:
@@ -74,9 +82,10 @@ class LiveFigure(widgets.VBox):
     """Controls above a figure that ``update(*values)`` changes in place, redrawn when a control changes.
 
     ``update`` receives the controls' values in order and may change only the ``moving`` artists; it
-    runs once here, then before each frame, with the latest values. A change after a quiet moment is
-    drawn at once; during a burst (a drag) ipympl's browser side asks for one frame at a time, so
-    values that arrive meanwhile are skipped instead of queued. The figure is laid out once
+    runs once here, then before each frame, with the latest values. A change is drawn at once if the
+    last frame is old enough (a quiet moment, or, in a drag, 1.5 times that frame's drawing time); else its
+    frame waits for ipympl's browser side to ask for one, so values that arrive meanwhile are skipped
+    instead of queued, and a change that leaves the values as drawn draws nothing. The figure is laid out once
     (``freeze_layout``). Displayed, it is the widget view plus the first figure as ``image/png`` (for
     renderers without widgets); the canvas's state holds that PNG too.
     """
@@ -85,7 +94,6 @@ class LiveFigure(widgets.VBox):
                  moving: Sequence[Artist]):
         self.controls, self.figure, self.update = list(controls), fig, update
         self.shown = self.values()  # the values the figure shows
-        self._last_change = 0.0  # time.monotonic() of the last control change
         update(*self.shown)
         freeze_layout(fig)
         if figcheck.enabled_path():  # the first frame, as the figure check sees every notebook figure
@@ -112,13 +120,13 @@ class LiveFigure(widgets.VBox):
             self.shown = values
 
     def _on_change(self, _change: object = None) -> None:
-        now = time.monotonic()
-        quiet = min(now - self.canvas.last_frame, now - self._last_change)
-        self._last_change = now
-        if quiet >= DIRECT_FRAME_S:
-            self.canvas.draw()  # a single step after a quiet moment: answer at once
-        else:  # a burst (a drag, a held key): the browser asks for the next frame when it has the last one, and
-            self.canvas.draw_idle()  # that frame shows the latest values, so no backlog outlives the burst
+        if all(same_value(v, s) for v, s in zip(self.values(), self.shown)):  # already drawn: no second frame
+            return  # (two sliders set together notify twice; a browser slider sends back its float rounding)
+        since = time.monotonic() - self.canvas.last_frame
+        if since >= max(DIRECT_FRAME_S, DRAW_SHARE * self.canvas.draw_s):
+            self.canvas.draw()  # a step after a quiet moment, or a drag's next frame when its time has come
+        else:  # too soon: the frame waits for the browser's request, and shows the latest values then, so a
+            self.canvas.draw_idle()  # burst (a drag, a held key) leaves no backlog and its last state is drawn
 
     def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict, dict]:
         data = super()._repr_mimebundle_(**kwargs)  # text/plain + the widget view

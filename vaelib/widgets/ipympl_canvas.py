@@ -38,6 +38,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 
 TESTED_IPYMPL = "0.10"
 SETTLE_S = 0.25  # a frame followed by no other for this long has been drawn by the browser (PNG decoded)
+IDLE_RESEND_S = 1.0  # a "draw" event unanswered this long was lost (no view open): the next change sends another
 _figure_numbers = itertools.count(1)
 
 
@@ -62,6 +63,12 @@ class BlitCanvas(Canvas):
     ``before_draw`` runs first (it brings the artists up to date). The still layers are drawn again
     only when the pixel size changes (a high-density screen) or after ``invalidate()``. Until a
     browser view has connected, frames are not sent, so the canvas's state keeps the first figure.
+
+    ``draw_idle`` speaks ipympl's pull protocol with one frame per request and none without a change: it
+    asks the browser for a draw request once (not once per change: a drag's mouse moves each change the
+    figure), and a request that comes when nothing changed since the last frame is kept unanswered until
+    the next change, which then draws at once. So after a burst the last state is drawn exactly once and
+    no frame follows it (ipympl's browser side asks for a frame whenever one arrives).
     """
 
     def __init__(self, figure: Figure, moving: Sequence[Artist] = (), before_draw: Callable[[], Any] | None = None):
@@ -72,15 +79,20 @@ class BlitCanvas(Canvas):
             artist.set_animated(True)  # left out of full draws: they are drawn over the background
         self._background, self._background_key = None, None
         self.last_frame = 0.0  # time.monotonic() of the last frame drawn
+        self.draw_s = 0.0  # how long the last frame took to draw and send
         self.frames_sent = 0
         self._dirty: np.ndarray | None = None  # pixels changed since the last settled frame; None: last was full
         self._last_sent = 0.0
+        self._changed = False  # draw_idle was called since the last frame
+        self._asked = False  # the browser's draw request waits for a change (ipympl's browser waits for a frame)
+        self._idle_sent = 0.0  # time.monotonic() of the "draw" event whose request has not come back yet; 0: none
 
     def invalidate(self) -> None:
         """Redraw the still layers at the next frame (call after changing anything that is not moving)."""
         self._background = None
 
     def draw(self) -> None:
+        start = time.monotonic()
         if self.before_draw is not None:
             self.before_draw()
         renderer = self.get_renderer()
@@ -93,8 +105,31 @@ class BlitCanvas(Canvas):
         for artist in self.moving:
             self.figure.draw_artist(artist)
         self._png_is_old = True
+        self._changed, self._asked, self._idle_sent = False, False, 0.0  # this frame answers them
         self.manager.refresh_all()  # ipympl sends the pixels that changed since the last frame
         self.last_frame = time.monotonic()
+        self.draw_s = self.last_frame - start
+
+    def draw_idle(self, *args: Any, **kwargs: Any) -> None:
+        """Draw soon: at once if the browser's request waits, else when it asks (one "draw" event per frame)."""
+        self._changed = True
+        if self._asked:
+            self.draw()
+        elif time.monotonic() - self._idle_sent > IDLE_RESEND_S:  # none on its way (or no view answered it)
+            self._idle_sent = time.monotonic()
+            super().draw_idle()  # the browser answers with a draw request, unless one is on its way already
+
+    def handle_refresh(self, event: dict) -> None:
+        """A browser view (re)connected: it waits for no frame and has been sent no event yet."""
+        self._asked, self._idle_sent = False, 0.0
+        super().handle_refresh(event)
+
+    def handle_draw(self, event: dict) -> None:
+        """The browser's draw request: a frame if anything changed (or a full frame is due), else wait for a change."""
+        if self._changed or self._force_full:
+            self.draw()
+        else:
+            self._asked = True
 
     def send_binary(self, data: bytes) -> None:
         if browser_connected(self):

@@ -59,20 +59,42 @@ class LatentView:
         self.image.set_data(image.reshape(28, 28).numpy())
 
 
+def snap(value: float, slider: widgets.FloatSlider) -> float:
+    """``value`` on the slider's grid (whole steps from its minimum, as the browser's slider counts), within range."""
+    k = round((value - slider.min) / slider.step)
+    on_grid = round(slider.min + k * slider.step, 10)  # 0.35, not 0.35000000000000003
+    return float(np.clip(on_grid, slider.min, slider.max))
+
+
 def follow_mouse(view: LatentView, sliders: tuple[widgets.FloatSlider, widgets.FloatSlider]) -> None:
-    """Pressing, or dragging with a button held, on the map moves the sliders (and so the point) there."""
+    """Pressing, or dragging with a button held, on the map moves the sliders (and so the point) there.
+
+    While the button is down the sliders' ``continuous_update`` is off: the browser's slider, handed a value,
+    otherwise sends back its own float rounding of it as a change, and during a drag those echoes arrive after
+    newer positions (the browser lags), so the figure stepped back to older points after the release. It is on
+    again at the release (or, if the button went up off the map, at the next mouse move over it).
+    """
+
+    def hold(on: bool) -> None:
+        for slider in sliders:
+            if slider.continuous_update == on:
+                slider.continuous_update = not on
 
     def on_mouse(event) -> None:
         held = event.name == "button_press_event" or MouseButton.LEFT in (getattr(event, "buttons", None) or ())
-        if not held or event.inaxes is not view.ax_map or event.xdata is None:
+        if not held or event.name == "button_release_event":
+            hold(False)
             return
+        if event.inaxes is not view.ax_map or event.xdata is None:
+            return
+        hold(True)
         with sliders[0].hold_trait_notifications(), sliders[1].hold_trait_notifications():
             for slider, v in zip(sliders, (event.xdata, event.ydata)):
-                slider.value = float(np.clip(round(v / slider.step) * slider.step, slider.min, slider.max))
+                slider.value = snap(v, slider)
 
     canvas = view.ax_map.figure.canvas
-    canvas.mpl_connect("button_press_event", on_mouse)
-    canvas.mpl_connect("motion_notify_event", on_mouse)
+    for name in ("button_press_event", "motion_notify_event", "button_release_event"):
+        canvas.mpl_connect(name, on_mouse)
 
 
 def make_latent_widget(model: VAE, mu: torch.Tensor | None = None, labels: torch.Tensor | None = None,
