@@ -98,7 +98,8 @@ $(LAB_OVERRIDES): $(STAMP) Makefile
 # Every notebook runs as its "check edition" (tools/editions.py): the committed notebook, whose exercise checks
 # must report "not attempted" (VAELIB_EXERCISES_EXPECT=stub), then each folded solution with its checks, which
 # must pass (=solution), in the same kernel: the exercises are tested both ways at the cost of one run.
-# The notebooks come first: they are the longest files, and loadfile hands files out in order.
+# tests/conftest.py puts the longest files first (browser, grader, wheel, site, the longest notebooks): loadfile
+# hands files out in that order, so the two workers finish close together.
 test: setup
 	$(BIN)/python tools/editions.py --out $(EDITIONS_DIR) --only check
 	VAELIB_SMOKE=1 $(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_XDIST) $(EDITIONS_DIR)/check tests $(PYTEST_NB)
