@@ -8,7 +8,7 @@ import torch
 from matplotlib.backend_bases import MouseButton, MouseEvent
 
 from vaelib.models import ModelConfig, build_model
-from vaelib.widgets.latent import decode_point, make_latent_widget, snap
+from vaelib.widgets.latent import _snap, decode_point, make_latent_widget
 
 # ipympl builds its toolbar widget with arguments traitlets warns about; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:Passing unrecognized arguments:DeprecationWarning")
@@ -105,7 +105,7 @@ def test_while_the_button_is_down_the_browser_sliders_send_no_echo_and_values_ar
     mouse("button_press_event", (0.0, 0.0), button=MouseButton.LEFT)
     mouse("motion_notify_event", (2.0, 0.0))  # the button went up off the map: the next hover restores
     assert s1.continuous_update and s2.continuous_update
-    assert snap(-3.2, s1) == -3.0 and snap(2.999, s1) == 3.0
+    assert _snap(-3.2, s1) == -3.0 and _snap(2.999, s1) == 3.0
     plt.close("all")
 
 

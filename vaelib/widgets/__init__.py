@@ -45,7 +45,7 @@ def normal_pdf(z: np.ndarray, mean: float, std: float) -> np.ndarray:
     return np.exp(-0.5 * ((z - mean) / std) ** 2) / (std * math.sqrt(2 * math.pi))
 
 
-def same_value(a: Any, b: Any) -> bool:
+def _same_value(a: Any, b: Any) -> bool:
     """Whether two control values are the same, floats within 1e-9 (a browser slider's rounding of 0.35 is not news)."""
     if isinstance(a, float) and isinstance(b, float):
         return math.isclose(a, b, rel_tol=0.0, abs_tol=1e-9)
@@ -120,7 +120,7 @@ class LiveFigure(widgets.VBox):
             self.shown = values
 
     def _on_change(self, _change: object = None) -> None:
-        if all(same_value(v, s) for v, s in zip(self.values(), self.shown)):  # already drawn: no second frame
+        if all(_same_value(v, s) for v, s in zip(self.values(), self.shown)):  # already drawn: no second frame
             return  # (two sliders set together notify twice; a browser slider sends back its float rounding)
         since = time.monotonic() - self.canvas.last_frame
         if since >= max(DIRECT_FRAME_S, DRAW_SHARE * self.canvas.draw_s):

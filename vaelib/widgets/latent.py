@@ -59,7 +59,7 @@ class LatentView:
         self.image.set_data(image.reshape(28, 28).numpy())
 
 
-def snap(value: float, slider: widgets.FloatSlider) -> float:
+def _snap(value: float, slider: widgets.FloatSlider) -> float:
     """``value`` on the slider's grid (whole steps from its minimum, as the browser's slider counts), within range."""
     k = round((value - slider.min) / slider.step)
     on_grid = round(slider.min + k * slider.step, 10)  # 0.35, not 0.35000000000000003
@@ -90,7 +90,7 @@ def follow_mouse(view: LatentView, sliders: tuple[widgets.FloatSlider, widgets.F
         hold(True)
         with sliders[0].hold_trait_notifications(), sliders[1].hold_trait_notifications():
             for slider, v in zip(sliders, (event.xdata, event.ydata)):
-                slider.value = snap(v, slider)
+                slider.value = _snap(v, slider)
 
     canvas = view.ax_map.figure.canvas
     for name in ("button_press_event", "motion_notify_event", "button_release_event"):
