@@ -128,5 +128,5 @@ def test_comparison_with_shipped_values_repeats_the_shipped_evaluation(mnist):
     paired = compare_with_shipped(model, entry["name"], mnist.test_x[:100], k=entry["k"])
     for diff, se in (paired["elbo"], paired["log_px"]):  # same seed, k and batch size: the same draws, up to
         assert abs(diff) < 1e-3 and se < 1e-3            # float rounding (it differs between torch versions)
-    other = compare_with_shipped(model, entry["name"], mnist.test_x[100:200], k=entry["k"])  # wrong images
+    other = compare_with_shipped(model, entry["name"], mnist.test_x[100:110], k=entry["k"])  # wrong images (10)
     assert other["elbo"][1] > 0 and other["log_px"][1] > 0
