@@ -46,7 +46,7 @@ def parse(output: str) -> tuple[list[tuple[float, str, str]], str]:
 def table(rows: list[tuple[float, str, str]], wall: float, summary: str, command: list[str], note: str) -> str:
     """The markdown record: what ran, where, how long, and the slowest phases."""
     total = sum(s for s, _, _ in rows)
-    shown = " ".join(Path(c).name if i == 0 else c for i, c in enumerate(command))
+    shown = " ".join(Path(c).name if i == 0 else c.replace(f"{ROOT}/", "") for i, c in enumerate(command))
     lines = [f"# The slowest tests ({note})", "",
              f"`{shown}`", "",
              f"Wall time {wall:.0f} s ({summary}); {platform.machine()}, {os.cpu_count()} CPUs, Python "
