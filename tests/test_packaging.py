@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+import vaelib
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10: the same parser, as the package tomli (in the dev extra)
@@ -142,3 +144,11 @@ def test_public_vaelib_functions_are_typed_and_documented():
                 if not ast.get_docstring(node) or node.returns is None:
                     missing.append(f"{path.name}:{node.name}")
     assert not missing, f"public functions without docstring or return type: {missing}"
+
+
+def test_the_package_map_names_every_module():
+    """vaelib/__init__.py's docstring is the map of the package: every module and subpackage appears in it."""
+    parts = {p.stem for p in (ROOT / "vaelib").glob("*.py") if p.stem != "__init__"}
+    parts |= {p.parent.name for p in (ROOT / "vaelib").glob("*/__init__.py")}
+    missing = sorted(name for name in parts if f"``{name}``" not in vaelib.__doc__)
+    assert not missing, f"vaelib/__init__.py's map does not name: {missing}"
