@@ -31,23 +31,25 @@ ALLOW: dict[tuple[str, str, str], str] = {
 }
 
 
-def locate(cwd: str, source: str) -> tuple[str, int | str]:
-    """(notebook file name, cell index) of the code cell with this source among the notebooks in ``cwd``."""
+def code_cells(cwd: str) -> dict[str, tuple[str, int]]:
+    """Source -> (notebook file name, cell index) of every code cell of the notebooks in ``cwd`` (the first wins)."""
+    found: dict[str, tuple[str, int]] = {}
     for path in sorted(Path(cwd).glob("*.ipynb")):
-        nb = nbformat.read(path, as_version=4)
-        for i, cell in enumerate(nb.cells):
-            if cell.cell_type == "code" and cell.source == source:
-                return path.name, i
-    return "?", source.splitlines()[0] if source else "?"
+        for i, cell in enumerate(nbformat.read(path, as_version=4).cells):
+            if cell.cell_type == "code":
+                found.setdefault(cell.source, (path.name, i))
+    return found
 
 
 def findings_report(path: Path, notebook: str | None = None) -> tuple[int, list[str]]:
     """(figures inspected, one line per finding not allowed) from a findings file, for one notebook or all."""
     records = [json.loads(s) for s in path.read_text(encoding="utf-8").splitlines() if s.strip()]
-    records = [rec for rec in records if any(Path(rec["cwd"]).glob("*.ipynb"))]  # unit tests' kernels run elsewhere
+    cells = {cwd: code_cells(cwd) for cwd in {rec["cwd"] for rec in records}}  # each notebook read once
     n, bad = 0, []
     for rec in records:
-        nb, cell = locate(rec["cwd"], rec["cell"])
+        if not cells[rec["cwd"]]:
+            continue  # a unit test's kernel, run where there is no notebook
+        nb, cell = cells[rec["cwd"]].get(rec["cell"], ("?", rec["cell"].splitlines()[0] if rec["cell"] else "?"))
         if notebook is not None and nb != notebook:
             continue
         n += 1
