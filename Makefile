@@ -95,6 +95,11 @@ $(LAB_OVERRIDES): $(STAMP) Makefile
 	    '  {"fetchNews": "false", "checkForUpdates": false},' \
 	    ' "@jupyterlab/docmanager-extension:plugin": {"autosave": false}}' > $@
 
+# A test run starts dozens of Python processes (workers, kernels, the grader, Sphinx, the wheel's venv) that import
+# the same vaelib and test modules: they may cache compiled bytecode (__pycache__/, git-ignored) even where the
+# environment sets PYTHONDONTWRITEBYTECODE, so each module is compiled once, not once per process.
+PYC := PYTHONDONTWRITEBYTECODE=
+
 # Every notebook runs as its "check edition" (tools/editions.py): the committed notebook, whose exercise checks
 # must report "not attempted" (VAELIB_EXERCISES_EXPECT=stub), then each folded solution with its checks, which
 # must pass (=solution), in the same kernel: the exercises are tested both ways at the cost of one run.
@@ -102,15 +107,15 @@ $(LAB_OVERRIDES): $(STAMP) Makefile
 # hands files out in that order, so the two workers finish close together.
 test: setup
 	$(BIN)/python tools/editions.py --out $(EDITIONS_DIR) --only check
-	VAELIB_SMOKE=1 $(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_XDIST) $(EDITIONS_DIR)/check tests $(PYTEST_NB)
+	$(PYC) VAELIB_SMOKE=1 $(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_XDIST) $(EDITIONS_DIR)/check tests $(PYTEST_NB)
 
 # The unit tests alone: no kernel, no browser, no subprocess, no re-evaluation of shipped files (make test runs all).
 unit: setup
-	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_XDIST) tests -m "not slow and not integrity"
+	$(PYC) $(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_XDIST) tests -m "not slow and not integrity"
 
 notebooks: setup
 	$(BIN)/python tools/editions.py --out $(EDITIONS_DIR) --only check
-	VAELIB_SMOKE=1 $(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_XDIST) $(EDITIONS_DIR)/check $(PYTEST_NB)
+	$(PYC) VAELIB_SMOKE=1 $(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_XDIST) $(EDITIONS_DIR)/check $(PYTEST_NB)
 
 bench: setup
 	$(BIN)/python benchmarks/train_speed.py --epochs 3
