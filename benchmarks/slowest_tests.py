@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument("--note", default="", help="the machine and its load, for the table's title")
     p.add_argument("--out", default=None, help="write the markdown here (default: print it)")
     a = p.parse_args(argv)
-    env = {**os.environ, **({} if a.unit else {"VAELIB_SMOKE": "1"})}
+    # as the Makefile runs it: bytecode cached even where PYTHONDONTWRITEBYTECODE is set, smoke mode for notebooks
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "", **({} if a.unit else {"VAELIB_SMOKE": "1"})}
     if not a.unit:
         subprocess.run([sys.executable, "tools/editions.py", "--out", str(EDITIONS), "--only", "check"], cwd=ROOT,
                        check=True)
