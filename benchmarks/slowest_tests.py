@@ -36,6 +36,12 @@ def pytest_command(unit: bool, workers: int, top: int) -> list[str]:
     return [*cmd, str(EDITIONS / "check"), "tests", *NB_FLAGS]
 
 
+def pytest_env(unit: bool) -> dict[str, str]:
+    """The variables the Makefile sets for that command: bytecode cached even where PYTHONDONTWRITEBYTECODE is set,
+    and smoke mode for the notebooks of ``make test``."""
+    return {"PYTHONDONTWRITEBYTECODE": "", **({} if unit else {"VAELIB_SMOKE": "1"})}
+
+
 def parse(output: str) -> tuple[list[tuple[float, str, str]], str]:
     """The (seconds, phase, test) rows of pytest's durations report, and its last summary line."""
     rows = [(float(m[1]), m[2], m[3]) for m in map(LINE.match, output.splitlines()) if m]
@@ -65,8 +71,7 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument("--note", default="", help="the machine and its load, for the table's title")
     p.add_argument("--out", default=None, help="write the markdown here (default: print it)")
     a = p.parse_args(argv)
-    # as the Makefile runs it: bytecode cached even where PYTHONDONTWRITEBYTECODE is set, smoke mode for notebooks
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "", **({} if a.unit else {"VAELIB_SMOKE": "1"})}
+    env = {**os.environ, **pytest_env(a.unit)}
     if not a.unit:
         subprocess.run([sys.executable, "tools/editions.py", "--out", str(EDITIONS), "--only", "check"], cwd=ROOT,
                        check=True)

@@ -10,6 +10,7 @@ import json
 import math
 import os
 import re
+import shlex
 import subprocess
 import sys
 from dataclasses import replace
@@ -26,6 +27,7 @@ from vaelib.train import TrainConfig, train
 
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
 import pipelines  # noqa: E402
+import slowest_tests  # noqa: E402
 import time_to_quality  # noqa: E402
 import train_speed  # noqa: E402
 
@@ -149,3 +151,20 @@ def test_gpu_check_says_what_to_do_about_a_missing_data_folder(tmp_path):
     proc = subprocess.run(["bash", str(REPO_ROOT / "benchmarks" / "gpu_check.sh"), "--data", str(tmp_path)],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "MNIST/raw not found" in proc.stderr and "pass the folder" in proc.stderr
+
+
+@pytest.mark.parametrize("target", ["test", "unit"])
+def test_the_slowest_tests_record_runs_the_makefiles_own_command(target):
+    """benchmarks/slowest_tests.py times what `make test` (or `make unit`) runs: the same variables and arguments
+    (`make -n` prints the recipe without running it), apart from the record's --durations and -q."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    recipe = subprocess.run(["make", "-n", "--no-print-directory", "-C", str(REPO_ROOT), target], env=env,
+                            capture_output=True, text=True, check=True).stdout
+    line = shlex.split(next(ln for ln in recipe.splitlines() if " -m pytest " in ln))
+    python = next(i for i, word in enumerate(line) if word.endswith("/python"))
+    variables = dict(word.split("=", 1) for word in line[:python])
+    unit = target == "unit"
+    script = slowest_tests.pytest_command(unit, workers=2, top=20)
+    script_args = [a.replace(f"{REPO_ROOT}/", "") for a in script[1:] if a != "-q" and not a.startswith("--durations")]
+    assert variables == slowest_tests.pytest_env(unit)
+    assert line[python + 1:] == script_args

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -93,3 +94,14 @@ def test_same_named_notebooks_and_non_notebooks_are_refused_in_one_sentence(tmp_
     broken.write_text("{not json")
     with pytest.raises(SystemExit, match="not a readable notebook"):
         editions.main([str(broken), "--out", str(tmp_path / "out")])
+
+
+def test_the_editions_tool_loads_without_torch():
+    """tools/editions.py (make test's first, serial step; the instructors' tool) edits notebooks only: importing it
+    must not load torch through the exercises package (that cost 2.6 s of every make test)."""
+    code = ("import runpy, sys\nsys.argv = ['editions.py', '--help']\n"
+            f"try:\n    runpy.run_path({str(ROOT / 'tools' / 'editions.py')!r}, run_name='__main__')\n"
+            "except SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('torch', 'vaelib.exercises.core') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]", out
