@@ -532,6 +532,7 @@ class LabSession:
 
 
 # ---------------------------------------------------------------- 05's map: drag, then compare with a fresh redraw
+MAP_CANVAS = ".vaelib-latent-map canvas"  # the explorer's live map (vaelib/widgets/latent_map.js)
 # Run code in a notebook's kernel without touching the notebook (no cell, no execution count); returns stdout.
 KERNEL_EXEC_JS = """async ({name, code}) => {
   %s
@@ -546,16 +547,15 @@ KERNEL_EXEC_JS = """async ({name, code}) => {
 }""" % PANEL
 
 # A mouse drag as a hand makes one: press at the first point, then mouse moves at a steady ``rate`` per second
-# along the path (the position interpolated by the time elapsed) for ``duration`` ms, then release; the events
-# are dispatched in the page on ipympl's top canvas (it reads clientX/Y, button and buttons), so their pace does not
-# depend on a round trip to the test process. Records the time of each move, of the release, and of each frame
-# that lands on the figure's visible canvas (ipympl draws its offscreen picture onto it); from the last move on,
-# each frame's pixels are hashed too, so the frame that drew the release position can be told from later ones.
+# along the path (the position interpolated by the time elapsed) for ``duration`` ms, then release; the pointer
+# events are dispatched in the page on the map's canvas, so their pace does not depend on a round trip to the test
+# process. Records the time of each move, of the release, and of each frame that lands on the visible canvas (the
+# map composes a frame off screen and draws it onto that canvas); from the last move on, each frame's pixels are
+# hashed too, so the frame that drew the release position can be told from later ones.
 DRAG_JS = """async ({name, index, points, rate, duration}) => {
   %s
   %s
-  const canvas = area.querySelector('.jupyter-matplotlib-canvas-div canvas');
-  const top = canvas.parentElement.querySelectorAll('canvas')[1] || canvas;
+  const canvas = area.querySelector(MAP_CANVAS);
   const hash = () => {
     const px = new Uint32Array(canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data.buffer);
     let h = 2166136261 >>> 0;
@@ -574,43 +574,45 @@ DRAG_JS = """async ({name, index, points, rate, duration}) => {
     const k = Math.min(points.length - 1.000001, f * (points.length - 1)), i = Math.floor(k), u = k - i;
     return [points[i][0] + u * (points[i + 1][0] - points[i][0]), points[i][1] + u * (points[i + 1][1] - points[i][1])];
   };
-  const fire = (type, [x, y], buttons) => {  // points are canvas pixels: placed where the canvas is now
-    const box = top.getBoundingClientRect();
-    top.dispatchEvent(new MouseEvent(type, {bubbles: true, cancelable: true, view: window, clientX: box.left + x,
-                                            clientY: box.top + y, button: 0, buttons}));
+  const fire = (type, [x, y], buttons) => {  // points are CSS pixels from the canvas's top left
+    const box = canvas.getBoundingClientRect();
+    canvas.dispatchEvent(new PointerEvent(type, {bubbles: true, cancelable: true, view: window, clientX: box.left + x,
+                                                 clientY: box.top + y, button: type === 'pointermove' ? -1 : 0,
+                                                 buttons, pointerId: 1, pointerType: 'mouse', isPrimary: true}));
   };
   canvas.scrollIntoView({block: 'center'});
   const sleep = ms => new Promise(r => setTimeout(r, ms));
   rec.start = performance.now();
-  fire('mousedown', points[0], 1);
+  fire('pointerdown', points[0], 1);
   const interval = 1000 / rate;
   for (let n = 1; ; n += 1) {
     const due = rec.start + n * interval;
     await sleep(Math.max(0, due - performance.now()));
     const t = performance.now();
     if (t - rec.start >= duration) break;
-    fire('mousemove', at((t - rec.start) / duration), 1);
+    fire('pointermove', at((t - rec.start) / duration), 1);
     rec.moves.push(t);
   }
   rec.last_move_hash = hash();  // what the canvas shows when the last move (to the release point) goes out
-  fire('mousemove', points[points.length - 1], 1);
+  fire('pointermove', points[points.length - 1], 1);
   rec.last_move = performance.now();
   rec.moves.push(rec.last_move);
   await sleep(interval);
-  fire('mouseup', points[points.length - 1], 0);
+  fire('pointerup', points[points.length - 1], 0);
   rec.up = performance.now();
   window.__drag = rec;
   return rec.moves.length;
-}""" % (PANEL, SIGNATURE)
+}""".replace("MAP_CANVAS", repr(MAP_CANVAS)) % (PANEL, SIGNATURE)
 
-# The visible canvas of the figure (ipympl's first canvas; the second is the rubber band's overlay) as a PNG.
-CANVAS_PNG_JS = """({name, index}) => {
+# The map's visible canvas as a PNG, its title and the sliders' readouts; and a fresh frame of the given state,
+# drawn from scratch on a new canvas by the map's own code (``freshFrame`` in vaelib/widgets/latent_map.js).
+CANVAS_PNG_JS = """async ({name, index, z1, z2, digit}) => {
   %s
   %s
-  const c = area.querySelector('.jupyter-matplotlib-canvas-div canvas');
-  return {png: c.toDataURL('image/png'),
+  const c = area.querySelector(MAP_CANVAS);
+  return {png: c.toDataURL('image/png'), title: c.dataset.title, fresh: await c.freshFrame(z1, z2, digit),
           readouts: [...area.querySelectorAll('.widget-readout')].map(r => r.textContent.trim())};
-}""" % (PANEL, SIGNATURE)
+}""".replace("MAP_CANVAS", repr(MAP_CANVAS)) % (PANEL, SIGNATURE)
 
 
 @dataclass
@@ -673,7 +675,7 @@ class MapDriver:
 
     def canvas_box(self) -> dict:
         area = self.s._area(self.panel_id, self.index)
-        canvas = area.locator(".jupyter-matplotlib-canvas-div canvas").first
+        canvas = area.locator(MAP_CANVAS).first
         canvas.scroll_into_view_if_needed()
         return canvas.bounding_box()
 
@@ -725,30 +727,24 @@ class MapDriver:
     def press(self, slider: int, key: str) -> None:
         self.s._area(self.panel_id, self.index).locator(".widget-slider").nth(slider).locator(".noUi-handle").press(key)
 
-    def shown_and_fresh(self) -> tuple[bytes, bytes, list[str], str]:
-        """After the figure settled: the page's canvas (PNG), a fresh full redraw of the same slider values in a
-        new figure (PNG, made in the kernel by the same ``make_*`` call), the page's readouts, the kernel's title."""
+    def shown_and_fresh(self) -> tuple[bytes, bytes, list[str], str, dict]:
+        """After the figure settled: the page's canvas (PNG); a frame of the same state drawn from scratch on a new
+        canvas (PNG), where the state is what the kernel holds: its point and the digit decoded afresh there; the
+        page's readouts and title; and the kernel's own account (its point, whether the digit it sent is the fresh
+        one)."""
         self.settle()
-        shown = self.s.page.evaluate(CANVAS_PNG_JS, {"name": self.name, "index": self.index})
         code = f"""
-import base64, io, json
-import numpy as np
-import PIL.Image
-from matplotlib.backends.backend_agg import FigureCanvasAgg
+import json
+from vaelib.widgets.latent import decode_point, digit_levels
 _w = {self.var}
-_fresh = make_latent_widget(model2, mu2[:2000], y_test[:2000])
-for _c, _v in zip(_fresh.controls, _w.values()):
-    _c.value = _v
-_fresh.refresh()
-for _a in _fresh.canvas.moving:
-    _a.set_animated(False)
-FigureCanvasAgg.draw(_fresh.canvas)  # one full draw of every artist, no blitting, no diff frames
-_buf = io.BytesIO()
-PIL.Image.fromarray(np.asarray(_fresh.canvas.get_renderer().buffer_rgba())).save(_buf, format="png")
-print(json.dumps({{"png": base64.b64encode(_buf.getvalue()).decode(), "title": _w.figure.axes[0].get_title(),
-                  "values": _w.values()}}))
-_fresh.close(); del _fresh, _w, _buf
+_fresh = digit_levels(decode_point(_w.map.model, _w.map.z1, _w.map.z2))
+print(json.dumps({{"values": _w.values(), "digit": list(_fresh), "sent_is_fresh": _fresh == _w.map.digit,
+                  "sliders": [c.value for c in _w.controls]}}))
+del _w, _fresh
 """
-        out = json.loads(self.kernel(code))
-        return (base64.b64decode(shown["png"].split(",", 1)[1]), base64.b64decode(out["png"]), shown["readouts"],
-                f'{out["title"]} (kernel values {out["values"]})')
+        kernel = json.loads(self.kernel(code))
+        z1, z2 = kernel["values"]
+        shown = self.s.page.evaluate(CANVAS_PNG_JS, {"name": self.name, "index": self.index, "z1": z1, "z2": z2,
+                                                     "digit": kernel.pop("digit")})
+        png = [base64.b64decode(shown[k].split(",", 1)[1]) for k in ("png", "fresh")]
+        return png[0], png[1], shown["readouts"], shown["title"], kernel

@@ -88,9 +88,6 @@ OPT_OUT: dict[str, str] = {
     **{f"vaelib.widgets.ipympl_canvas.{f}": "takes a live ipympl canvas and no number or tensor: covered by "
                                              "tests/test_ipympl_canvas.py"
        for f in ("browser_connected", "connect_browser", "set_first_picture", "first_picture")},
-    "vaelib.widgets.latent.follow_mouse": "wires mouse events of a live canvas to two ipywidgets sliders, no number "
-                                          "or tensor: covered by tests/test_widgets_latent.py "
-                                          "(press and drag on the map)",
     "vaelib.latent.decode_probs": "per-example map z -> pixel probabilities: NaN in z gives NaN in that row only, "
                                   "like the model's own forward",
 }
@@ -218,6 +215,7 @@ VALID: dict[str, Callable[[], Any]] = {
         ("latent.decode_point.z1", 0.5), ("latent.decode_point.z2", -1.0), ("reparam.reparam_panel.mu", 1.0),
         ("reparam.reparam_panel.sigma", 1.0), ("reparam.reparam_panel.n", 3),
         ("ipympl_canvas.encode_png.pixels", np.zeros((4, 4, 4), np.uint8)))},
+    "vaelib.widgets.latent.digit_levels.image": lambda: torch.rand(784),
     "vaelib.widgets.elbo.readout_title.r": lambda: elbo_readout(0.3, 0.6),
     "changed": lambda: "beta = 2", "live": lambda: -90.5, "shipped": lambda: -88.0, "prediction": lambda: -89.0,
     "unit": lambda: "nats", "vaelib.experiments.recon_with_dims_kept.x": lambda: (_images() > 127).float(),

@@ -150,21 +150,24 @@ def _check_talk_mode(session: LabSession, name: str) -> None:
 
 
 def _assert_same_as_fresh(driver: MapDriver, after: str, out: Path) -> None:
-    """The canvas in the page equals a full redraw of the same slider values in a new figure, pixel for pixel,
-    and the map's title names the values the sliders show."""
-    shown_png, fresh_png, readouts, title = driver.shown_and_fresh()
+    """The map in the page equals a frame drawn from scratch for the state the kernel holds (its point, and the digit
+    decoded there afresh), pixel for pixel; the kernel's point is the sliders' and the title's, and the digit it
+    last sent is the one decoded at that point."""
+    shown_png, fresh_png, readouts, title, kernel = driver.shown_and_fresh()
     z1, z2 = (float(r.replace("\u2212", "-")) for r in readouts)  # readouts use the minus sign
-    assert title.startswith(f"z = ({z1:+.2f}, {z2:+.2f}) "), \
-        f"after {after}: the title reads {title!r}, the sliders {readouts}"
+    assert kernel["values"] == pytest.approx([z1, z2], abs=1e-9) == kernel["sliders"], \
+        f"after {after}: the kernel's point {kernel} is not the sliders' {readouts}"
+    assert title == f"z = ({z1:+.2f}, {z2:+.2f})", f"after {after}: the title reads {title!r}, the sliders {readouts}"
+    assert kernel["sent_is_fresh"], f"after {after}: the digit the kernel sent is not the one decoded at {readouts}"
     shown = np.asarray(Image.open(io.BytesIO(shown_png)).convert("RGBA"), dtype=np.int16)
     fresh = np.asarray(Image.open(io.BytesIO(fresh_png)).convert("RGBA"), dtype=np.int16)
-    assert shown.shape == fresh.shape, f"after {after}: canvas {shown.shape} but the figure is {fresh.shape}"
+    assert shown.shape == fresh.shape, f"after {after}: canvas {shown.shape} but the fresh frame is {fresh.shape}"
     bad = np.abs(shown - fresh).max(axis=2) > 2  # (H, W): a pixel that differs by more than rounding
     if bad.any():
         ys, xs = np.nonzero(bad)
         (out / "shown.png").write_bytes(shown_png)
         (out / "fresh.png").write_bytes(fresh_png)
-        raise AssertionError(f"after {after}: {bad.sum()} pixels differ from a fresh redraw (ghosts or stale pixels) "
+        raise AssertionError(f"after {after}: {bad.sum()} pixels differ from a fresh frame (ghosts or stale pixels) "
                              f"in x {xs.min()}..{xs.max()}, y {ys.min()}..{ys.max()}; both pictures are in {out}")
 
 
@@ -182,7 +185,12 @@ def _check_map_drags(session: LabSession, name: str, panel_id: str, out: Path) -
         f"{name}: the release position was not the last frame drawn: {driver.summary(report)}"
     _assert_same_as_fresh(driver, "a drag on the map", out)
     driver.click((1.2, -0.9))
-    driver.click((-0.4, 2.1))
+    driver.click((-0.4, 2.1))  # a click focuses the map: its arrow keys move the point one step (Shift: ten)
+    for key in ("ArrowDown", "ArrowDown", "ArrowRight", "Shift+ArrowLeft"):
+        session.page.keyboard.press(key)
+    driver.settle()
+    assert json.loads(driver.kernel("import json; print(json.dumps(explorer.values()))")) == pytest.approx(
+        [-0.85, 2.0]), f"{name}: the arrow keys on the map did not move the point by the sliders' steps"
     for slider, key in [(0, "ArrowRight"), (0, "ArrowRight"), (1, "ArrowLeft"), (1, "ArrowLeft"), (1, "ArrowLeft")]:
         driver.press(slider, key)
     report = driver.drag([(0.5, 0.5), (0.9, 0.2), (1.4, -0.3), (2.0, -1.1)], duration_ms=250)  # frames overtake

@@ -19,6 +19,7 @@ import sysconfig
 import threading
 import time
 import venv
+import zipfile
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -130,7 +131,7 @@ def test_every_vaelib_package_is_listed_and_the_manifest_is_package_data():
     found = {"vaelib"} | {f"vaelib.{p.parent.name}" for p in (ROOT / "vaelib").glob("*/__init__.py")}
     assert set(tool["packages"]) == found | {"vaelib.shipped"}, "list every vaelib subpackage in pyproject.toml"
     assert tool["package-dir"] == {"vaelib.shipped": "pretrained"}
-    assert tool["package-data"]["vaelib.shipped"] == ["manifest.json"]
+    assert tool["package-data"] == {"vaelib.shipped": ["manifest.json"], "vaelib.widgets": ["*.js"]}  # 05's map
 
 
 # --- downloads --------------------------------------------------------------------------------------------------------
@@ -296,7 +297,9 @@ def test_installed_wheel_runs_notebooks_offline(tmp_path, serve):
     if not (data_root() / "MNIST" / "raw").is_dir():
         pytest.skip("needs MNIST's raw files to serve (VAELIB_DATA)")
     t0 = time.monotonic()
-    python = _fresh_venv(tmp_path, _wheel(tmp_path))
+    wheel = _wheel(tmp_path)
+    assert "vaelib/widgets/latent_map.js" in zipfile.ZipFile(wheel).namelist(), "the wheel lacks 05's map script"
+    python = _fresh_venv(tmp_path, wheel)
     base = serve(_www(tmp_path))
     times = {"wheel, venv and server": time.monotonic() - t0}
     home = tmp_path / "home"

@@ -1,17 +1,22 @@
-"""The latent explorer's callback: decodes the slider point, draws marker and image; the widget wires up."""
+"""The latent explorer (notebooks/05_latent_space.ipynb): its callback, its first frame, the live map's kernel side.
+
+References: the model's own decoder, matplotlib's drawing of the same figure (the scene the page draws over must put
+the marker, the title and the digit where matplotlib puts them), matplotlib's gray_r colour map. What the page draws
+is checked in tests/test_browser.py (a drag, then the canvas against a frame drawn from scratch).
+"""
 from __future__ import annotations
+
+import io
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
-from matplotlib.backend_bases import MouseButton, MouseEvent
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from PIL import Image
 
 from vaelib.models import ModelConfig, build_model
-from vaelib.widgets.latent import _snap, decode_point, make_latent_widget
-
-# ipympl builds its toolbar widget with arguments traitlets warns about; not ours to fix.
-pytestmark = pytest.mark.filterwarnings("ignore:Passing unrecognized arguments:DeprecationWarning")
+from vaelib.widgets.latent import STEP, LatentMap, decode_point, digit_levels, make_latent_widget
 
 
 def tiny_model():
@@ -47,74 +52,107 @@ def test_decode_point_draws_marker_scatter_and_image():
     plt.close(fig)
 
 
-def test_widget_sliders_move_the_marker_and_the_decoded_digit():
+def test_digit_levels_are_the_grey_levels_matplotlib_draws():
+    """The page draws the digit from these bytes: they must be imshow's own colours for the same probabilities."""
+    p = torch.linspace(0, 1, 784)
+    fig = plt.figure(figsize=(2.8, 2.8), dpi=10)  # 28 x 28 pixels: one pixel per image pixel
+    fig.figimage(p.reshape(28, 28).numpy(), cmap="gray_r", vmin=0, vmax=1)
+    FigureCanvasAgg(fig).draw()
+    drawn = np.asarray(fig.canvas.buffer_rgba())[..., 0]  # row 0 at the top (origin "upper", as imshow)
+    levels = np.frombuffer(digit_levels(p), np.uint8).reshape(28, 28)
+    assert np.array_equal(levels, drawn) and levels[0, 0] == 255 and levels[-1, -1] == 0
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("image,problem", [(torch.full((784,), 1.5), "outside"), (torch.full((784,), float("nan")),
+                                                                                  "NaN"),
+                                           (torch.rand(28, 28), "must be 1-D"), (torch.rand(10), "784 entries")])
+def test_digit_levels_refuse_what_is_not_784_probabilities(image, problem):
+    with pytest.raises(ValueError, match=rf"^image .*{problem}.*\.$"):
+        digit_levels(image)
+
+
+def test_the_widget_shows_the_sliders_the_map_and_its_first_frame():
     model = tiny_model()
     w = make_latent_widget(model, torch.randn(50, 2), torch.arange(50) % 10)
     s1, s2 = w.controls
-    assert (s1.description, s2.description) == ("z1", "z2") and s1.min == -3.0 and s2.max == 3.0
-    assert s1.continuous_update and s2.continuous_update  # the figure follows a drag, not only the release
-    s1.value, s2.value = 1.5, -0.5
-    w.canvas.draw()
+    assert (s1.description, s2.description) == ("z1", "z2") and s1.min == -3.0 and s2.max == 3.0 and s1.step == STEP
+    assert s1.continuous_update and s2.continuous_update  # the point follows a slider drag, not only the release
+    assert w.values() == [0.0, 0.0] and w.map.digit == digit_levels(decode_point(model, 0.0, 0.0))
     ax_map, ax_img = w.figure.axes[:2]  # (then the colour bar of the scatter)
-    marker = [ln for ln in ax_map.lines if ln.get_marker() == "X"][0]
-    assert list(marker.get_xdata()) == [1.5] and list(marker.get_ydata()) == [-0.5]
-    ref = torch.sigmoid(model.decode(torch.tensor([[1.5, -0.5]])))[0].reshape(28, 28).detach().numpy()
-    assert np.allclose(ax_img.images[0].get_array(), ref)
     assert ax_map.get_xlabel() and ax_map.get_ylabel() and ax_img.get_xlabel()  # every panel says what it shows
+    assert ax_map.get_title() == "z = (+0.00, +0.00)"
+    # in the browser the sliders and the map are one state: each slider is linked to its coordinate there
+    assert [(link.source, link.target) for link in w.links] == [((s1, "value"), (w.map, "z1")),
+                                                               ((s2, "value"), (w.map, "z2"))]
+    w.close()
     plt.close("all")
 
 
-def test_pressing_or_dragging_on_the_map_moves_the_sliders():
+def test_a_new_point_sends_its_decoded_digit_and_only_a_change_sends():
+    model = tiny_model()
+    w = make_latent_widget(model)
+    sent = []
+    w.map.observe(lambda change: sent.append(change["new"]), names="digit")
+    w.map.z1, w.map.z2 = 1.5, -0.5
+    assert w.values() == [1.5, -0.5]
+    assert sent[-1] == digit_levels(decode_point(model, 1.5, -0.5))
+    n = len(sent)
+    w.map.z1 = 1.5  # the same point: no message
+    assert len(sent) == n
+    w.close()
+    plt.close("all")
+
+
+@pytest.mark.parametrize("value", [3.5, -3.05, float("nan")])
+def test_the_map_refuses_a_point_outside_its_square(value):
     w = make_latent_widget(tiny_model())
-    s1, s2 = w.controls
-    ax_map = w.figure.axes[0]
-    canvas = w.canvas
-
-    def mouse(name, z, **kw):
-        x, y = ax_map.transData.transform(z)
-        MouseEvent(name, canvas, x, y, **kw)._process()
-
-    mouse("button_press_event", (1.23, -2.01), button=MouseButton.LEFT)
-    assert (s1.value, s2.value) == (pytest.approx(1.25), pytest.approx(-2.0))  # rounded to the sliders' step
-    mouse("motion_notify_event", (0.5, 0.5), buttons={MouseButton.LEFT})  # a drag
-    assert (s1.value, s2.value) == (pytest.approx(0.5), pytest.approx(0.5))
-    mouse("motion_notify_event", (-1.0, 2.0))  # hovering, no button: nothing moves
-    assert (s1.value, s2.value) == (pytest.approx(0.5), pytest.approx(0.5))
-    mouse("button_press_event", (9.0, 9.0), button=MouseButton.LEFT)  # outside the map's Axes
-    assert (s1.value, s2.value) == (pytest.approx(0.5), pytest.approx(0.5))
+    with pytest.raises((ValueError, TypeError), match=r"^z1 must be .*\.$"):
+        w.map.z1 = value
+    assert w.values() == [0.0, 0.0]
+    w.close()
     plt.close("all")
 
 
-def test_while_the_button_is_down_the_browser_sliders_send_no_echo_and_values_are_on_the_grid():
-    """Issue 20: the browser's sliders sent their own rounding of each value back, late, during a drag."""
-    w = make_latent_widget(tiny_model())
-    s1, s2 = w.controls
-    ax_map = w.figure.axes[0]
+def _drawn(fig) -> np.ndarray:
+    FigureCanvasAgg(fig).draw()
+    return np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(int)
 
-    def mouse(name, z, **kw):
-        x, y = ax_map.transData.transform(z)
-        MouseEvent(name, w.canvas, x, y, **kw)._process()
 
-    mouse("button_press_event", (0.349, -0.851), button=MouseButton.LEFT)
-    assert not s1.continuous_update and not s2.continuous_update
-    assert (s1.value, s2.value) == (0.35, -0.85)  # exactly: not 0.35000000000000003
-    mouse("motion_notify_event", (1.0, 1.0), buttons={MouseButton.LEFT})
-    assert not s1.continuous_update
-    mouse("button_release_event", (1.0, 1.0), button=MouseButton.LEFT)
-    assert s1.continuous_update and s2.continuous_update  # slider drags update continuously again
-    mouse("button_press_event", (0.0, 0.0), button=MouseButton.LEFT)
-    mouse("motion_notify_event", (2.0, 0.0))  # the button went up off the map: the next hover restores
-    assert s1.continuous_update and s2.continuous_update
-    assert _snap(-3.2, s1) == -3.0 and _snap(2.999, s1) == 3.0
+def test_the_scene_puts_marker_title_and_digit_where_matplotlib_draws_them():
+    """The page draws the moving parts at the scene's pixels; matplotlib's full drawing of the same state is the
+    reference: the pixels that the marker, the title and the image change lie where the scene says."""
+    w = make_latent_widget(tiny_model(), torch.randn(50, 2), torch.arange(50) % 10)
+    scene, view, fig = w.map.scene, w.view, w.figure
+    assert (scene["width"], scene["height"]) == pytest.approx(tuple(fig.bbox.size))
+    full = _drawn(fig)
+    for artist in (view.marker, view.image):
+        artist.set_visible(False)
+    view.ax_map.set_title("")
+    still = _drawn(fig)
+    ys, xs = np.nonzero((full != still).any(axis=2))  # what moves, in pixels from the top left
+    m, im = scene["map"], scene["image"]
+    z_px = (m["x"] + (0 - m["xlim"][0]) / (m["xlim"][1] - m["xlim"][0]) * m["w"],
+            m["y"] + (m["ylim"][1] - 0) / (m["ylim"][1] - m["ylim"][0]) * m["h"])
+    outline = np.array(scene["marker"]["path"])
+    near_marker = (np.abs(xs - z_px[0]) <= np.abs(outline[:, 0]).max() + 2) \
+        & (np.abs(ys - z_px[1]) <= np.abs(outline[:, 1]).max() + 2)
+    in_image = (xs >= im["x"] - 2) & (xs <= im["x"] + im["w"] + 2) & (ys >= im["y"] - 2) & (ys <= im["y"] + im["h"] + 2)
+    t = scene["title"]
+    size = float(t["font"].split("px")[0].split()[-1])  # the font's size in pixels
+    in_title = ys < m["y"]  # above the map's Axes: only the title moves there
+    tx, ty = xs[in_title], ys[in_title]
+    assert abs((tx.min() + tx.max()) / 2 - t["x"]) <= 2, "the title is not centred where the scene says"
+    assert t["y"] - 1 <= ty.max() <= t["y"] + 0.3 * size and ty.min() >= t["y"] - size, \
+        "the title's baseline is not where the scene says"
+    assert near_marker.any() and in_image.any()
+    assert (near_marker | in_image | in_title).all(), "matplotlib draws a moving part where the scene does not say"
+    # the background the page draws over is the still figure (twice the pixels)
+    bg = np.asarray(Image.open(io.BytesIO(w.map.background)).convert("RGB"))
+    assert bg.shape[:2] == (2 * still.shape[0], 2 * still.shape[1])
+    w.close()
     plt.close("all")
 
 
-def test_a_value_that_differs_only_by_float_rounding_draws_no_frame():
-    w = make_latent_widget(tiny_model())
-    s1, _ = w.controls
-    s1.value = 0.35
-    w.canvas.draw()
-    drawn = w.canvas.last_frame
-    s1.value = 0.35000000000000003  # what a browser slider may send back
-    assert w.canvas.last_frame == drawn and not w.canvas._changed
-    plt.close("all")
+def test_the_map_script_ships_with_the_package():
+    assert "export default" in LatentMap._esm and "freshFrame" in LatentMap._esm

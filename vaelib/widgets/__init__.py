@@ -11,7 +11,10 @@ browser (ipympl's diff frames). Everything that touches ipympl's internals lives
 
 The notebook's backend stays inline: each explorer makes its own ipympl canvas for its one figure,
 outside pyplot. Where widgets cannot run (a static HTML page, a viewer without a kernel), the displayed
-widget also offers its first figure as ``image/png``.
+widget also offers its first figure as ``image/png`` (``FirstPicture``).
+
+Notebook 05's explorer is the exception: its map is dragged with the mouse, which needs more frames a second
+than a PNG per frame gives on two cores, so the page draws what moves there (``vaelib.widgets.latent``).
 """
 from __future__ import annotations
 
@@ -31,8 +34,8 @@ from vaelib.checks import count, number
 from vaelib.plots import FIGSIZE, figsize
 from vaelib.widgets.ipympl_canvas import BlitCanvas, encode_png, live_canvas, set_first_picture
 
-__all__ = ["BlitCanvas", "LiveFigure", "encode_png", "figure_png", "freeze_layout", "live_canvas", "new_figure",
-           "normal_pdf"]
+__all__ = ["BlitCanvas", "FirstPicture", "LiveFigure", "encode_png", "figure_png", "freeze_layout", "live_canvas",
+           "new_figure", "normal_pdf"]
 
 PNG_SCALE = 2  # the static image has twice the figure's pixels (sharp on high-density screens)
 DIRECT_FRAME_S = 0.03  # a change this long after the last frame is drawn at once; sooner ones wait for the browser
@@ -78,6 +81,26 @@ def figure_png(fig: Figure, scale: int = PNG_SCALE) -> bytes:
         return buf.getvalue()
 
 
+class FirstPicture:
+    """An explorer's figure as first drawn: checked by the figure check, and offered as ``image/png`` beside the widget.
+
+    Renderers without widgets (a static HTML page, nbconvert, a viewer without a kernel) show that PNG; it has
+    ``PNG_SCALE`` times the figure's pixels and is shown at the figure's size.
+    """
+
+    def __init__(self, fig: Figure):
+        if figcheck.enabled_path():  # the first frame, as the figure check sees every notebook figure
+            figcheck.record(fig, cropped=False, where="widget first frame", talk=False)
+        self.png = figure_png(fig)
+        self.png_b64 = base64.b64encode(self.png).decode("ascii")
+        w, h = fig.get_size_inches() * fig.dpi
+        self.css_size = {"width": int(round(w)), "height": int(round(h))}
+
+    def bundle(self, data: dict) -> tuple[dict, dict]:
+        """A widget's mime bundle (``_repr_mimebundle_``'s data) with the picture added, and its display size."""
+        return {**data, "image/png": self.png_b64}, {"image/png": dict(self.css_size)}
+
+
 class LiveFigure(widgets.VBox):
     """Controls above a figure that ``update(*values)`` changes in place, redrawn when a control changes.
 
@@ -96,14 +119,9 @@ class LiveFigure(widgets.VBox):
         self.shown = self.values()  # the values the figure shows
         update(*self.shown)
         freeze_layout(fig)
-        if figcheck.enabled_path():  # the first frame, as the figure check sees every notebook figure
-            figcheck.record(fig, cropped=False, where="widget first frame", talk=False)
-        self._png = figure_png(fig)  # before the moving artists become animated (savefig skips those)
-        self._png_b64 = base64.b64encode(self._png).decode("ascii")
-        w, h = fig.get_size_inches() * fig.dpi
-        self._png_css_size = {"width": int(round(w)), "height": int(round(h))}  # shown at the figure's size
+        self.picture = FirstPicture(fig)  # before the moving artists become animated (savefig skips those)
         self.canvas = live_canvas(fig, moving, before_draw=self.refresh)
-        set_first_picture(self.canvas, self._png_b64)  # ipympl shows it until its first frame
+        set_first_picture(self.canvas, self.picture.png_b64)  # ipympl shows it until its first frame
         for control in self.controls:
             control.observe(self._on_change, names="value")
         super().__init__([widgets.HBox(self.controls, layout=widgets.Layout(flex_flow="row wrap")), self.canvas])
@@ -129,6 +147,4 @@ class LiveFigure(widgets.VBox):
             self.canvas.draw_idle()  # burst (a drag, a held key) leaves no backlog and its last state is drawn
 
     def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict, dict]:
-        data = super()._repr_mimebundle_(**kwargs)  # text/plain + the widget view
-        data["image/png"] = self._png_b64
-        return data, {"image/png": dict(self._png_css_size)}
+        return self.picture.bundle(super()._repr_mimebundle_(**kwargs))  # text/plain + the widget view + PNG

@@ -1,5 +1,5 @@
 """The one module that touches ipympl's and matplotlib webagg's internals: a canvas that blits, sends PNG frames
-encoded by Pillow, and shows a first picture until the browser draws. Used by the explorers of notebooks 01-03, 05.
+encoded by Pillow, and shows a first picture until the browser draws. Used by the explorers of notebooks 01-03.
 
 Tested against ipympl 0.10 (requirements.txt pins ``ipympl>=0.10,<0.11``); ``tests/test_ipympl_canvas.py``
 checks that every private name below still exists and behaves as assumed, so an ipympl upgrade fails there,

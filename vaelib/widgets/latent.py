@@ -1,23 +1,46 @@
 """The latent explorer of notebooks/05_latent_space.ipynb: move (z1, z2), see the decoded digit.
 
-``decode_point`` is the callback (a latent point -> pixel probabilities, optionally drawn on given
-Axes); tests call it without a browser. ``LatentView`` draws the scatter of encoder means once and
-then moves only the marker and the decoded image. ``make_latent_widget`` wires two sliders to it;
-the sliders update while dragged, and pressing or dragging the mouse on the map moves the point too.
+Three layers, as in the other explorers, but the live one runs in the browser:
+
+- ``decode_point``, the callback: a latent point -> pixel probabilities (tests call it without a browser).
+- ``LatentView``, the figure in matplotlib: the map of encoder means with the marker, and the decoded digit. It is
+  the explorer's first frame, the picture a static page shows, and what the figure check inspects.
+- ``LatentMap``, the same figure live (``latent_map.js``, through anywidget). Matplotlib draws the still layers
+  once, as one PNG; the page draws the marker, the title and the digit itself. A drag on the map moves the point at
+  the screen's frame rate, with no round trip to the kernel. The kernel only decodes each new point (about 1 ms)
+  and sends back 784 grey levels.
+
+Why not ipympl, as in notebooks 01-03? Each frame of a drag would travel as a PNG: the kernel draws and encodes it,
+and the page decodes and repaints it. On the 2-core reference CPU that pipeline showed 11-17 frames a second
+(``docs/maintaining.md`` has the measurements). ``make_latent_widget`` puts two sliders above the map. They are
+linked to it in the browser (``jslink``), so a drag moves the sliders and a slider moves the point, without the
+kernel in between.
 """
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
+import anywidget
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from matplotlib.backend_bases import MouseButton
+import traitlets
+from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_hex
+from matplotlib.figure import Figure
+from matplotlib.markers import MarkerStyle
 
 from vaelib import figcheck
-from vaelib.checks import number
+from vaelib.checks import number, tensor, unit_interval
 from vaelib.latent import decode_probs, latent_scatter
 from vaelib.models import VAE
-from vaelib.widgets import LiveFigure, new_figure
+from vaelib.widgets import FirstPicture, figure_png, freeze_layout, new_figure
+
+STEP = 0.05  # the sliders' step; a drag on the map snaps to the same grid
+DIGIT_CMAP = "gray_r"  # dark = likely on
 
 
 def decode_point(model: VAE, z1: float, z2: float, axes: tuple[plt.Axes, plt.Axes] | None = None,
@@ -32,6 +55,15 @@ def decode_point(model: VAE, z1: float, z2: float, axes: tuple[plt.Axes, plt.Axe
     return image
 
 
+def digit_levels(image: torch.Tensor) -> bytes:
+    """784 pixel probabilities -> 784 grey levels (bytes), exactly as ``imshow(..., cmap="gray_r", vmin=0, vmax=1)``
+    colours them: what ``LatentMap`` sends to the page for each new point."""
+    tensor(image, "image", ndim=1, last=784)
+    unit_interval(image, "image")
+    rgba = colormaps[DIGIT_CMAP](image.detach().cpu().numpy(), bytes=True)  # (784, 4) uint8, grey
+    return rgba[:, 0].tobytes()
+
+
 class LatentView:
     """The map of encoder means (drawn once) and the decoded digit; ``show`` moves the marker and the image."""
 
@@ -43,14 +75,12 @@ class LatentView:
         self.ax_map.set(xlim=(-lim, lim), ylim=(-lim, lim), xlabel="$z_1$", ylabel="$z_2$", aspect="equal")
         figcheck.mark(self.ax_map, "zoom")  # the sliders' square: the few means outside it are left out on purpose
         (self.marker,) = self.ax_map.plot([0.0], [0.0], marker="X", color="k", ms=14, mec="w", mew=1.5, ls="none",
-                                          zorder=4)  # moving: over the scatter, contours and spines
-        self.image = self.ax_img.imshow(np.zeros((28, 28)), cmap="gray_r", vmin=0, vmax=1)
+                                          zorder=4)  # over the scatter, contours and spines
+        self.image = self.ax_img.imshow(np.zeros((28, 28)), cmap=DIGIT_CMAP, vmin=0, vmax=1)
         self.ax_img.set_xticks([])
         self.ax_img.set_yticks([])
         self.ax_img.set_xlabel("28 × 28 pixels\n(dark = likely on)")
         self.ax_img.set_title("decoded p(x | z)")
-        # the image's frame is redrawn over it each frame, as a full draw would (spines above images)
-        self.moving = [self.marker, self.ax_map.title, self.image, *self.ax_img.spines.values()]
 
     def show(self, z1: float, z2: float, image: torch.Tensor) -> None:
         """Put the marker at (z1, z2) and show ``image`` (784 pixel probabilities)."""
@@ -58,61 +88,123 @@ class LatentView:
         self.ax_map.set_title(f"z = ({z1:+.2f}, {z2:+.2f})")
         self.image.set_data(image.reshape(28, 28).numpy())
 
+    def scene(self) -> dict[str, Any]:
+        """Where the page draws what moves, in the figure's pixels from its top left (the figure laid out and frozen):
+        the map's Axes and limits, the digit's Axes, the marker's outline and colours, the title's anchor and font."""
+        fig = self.ax_map.figure
+        px = fig.dpi / 72  # pixels per point
+        height = fig.bbox.height
 
-def _snap(value: float, slider: widgets.FloatSlider) -> float:
-    """``value`` on the slider's grid (whole steps from its minimum, as the browser's slider counts), within range."""
-    k = round((value - slider.min) / slider.step)
-    on_grid = round(slider.min + k * slider.step, 10)  # 0.35, not 0.35000000000000003
-    return float(np.clip(on_grid, slider.min, slider.max))
+        def box(ax: plt.Axes) -> dict[str, float]:
+            b = ax.get_window_extent()
+            return {"x": float(b.x0), "y": float(height - b.y1), "w": float(b.width), "h": float(b.height)}
+
+        style = MarkerStyle(self.marker.get_marker())
+        outline = style.get_path().transformed(style.get_transform()).vertices * self.marker.get_markersize() * px
+        title = self.ax_map.title
+        x, y = title.get_transform().transform(title.get_position())
+        spine = self.ax_img.spines["left"]
+        return {
+            "width": float(fig.bbox.width), "height": float(height),
+            "map": {**box(self.ax_map), "xlim": list(self.ax_map.get_xlim()), "ylim": list(self.ax_map.get_ylim())},
+            "image": box(self.ax_img),
+            "marker": {"path": [[float(dx), float(-dy)] for dx, dy in outline],
+                       "face": to_hex(self.marker.get_markerfacecolor()),
+                       "edge": to_hex(self.marker.get_markeredgecolor()),
+                       "lw": float(self.marker.get_markeredgewidth() * px)},
+            "title": {"x": float(x), "y": float(height - y), "color": to_hex(title.get_color()),
+                      "font": f"{title.get_fontweight()} {title.get_fontsize() * px:.2f}px "
+                              "'DejaVu Sans', 'Bitstream Vera Sans', Verdana, sans-serif"},
+            "spine": {"lw": float(spine.get_linewidth() * px), "color": to_hex(spine.get_edgecolor())},
+        }
+
+    def background_png(self) -> bytes:
+        """The figure without what moves (marker, title, digit) as PNG: the page draws those over it."""
+        moving = (self.marker, self.image)
+        text = self.ax_map.get_title()
+        for artist in moving:
+            artist.set_visible(False)
+        self.ax_map.set_title("")
+        try:
+            return figure_png(self.ax_map.figure)
+        finally:
+            for artist in moving:
+                artist.set_visible(True)
+            self.ax_map.set_title(text)
 
 
-def follow_mouse(view: LatentView, sliders: tuple[widgets.FloatSlider, widgets.FloatSlider]) -> None:
-    """Pressing, or dragging with a button held, on the map moves the sliders (and so the point) there.
+class LatentMap(anywidget.AnyWidget):
+    """The map and the decoded digit, live in the browser (``latent_map.js``); ``z1``, ``z2`` is the point.
 
-    While the button is down the sliders' ``continuous_update`` is off: the browser's slider, handed a value,
-    otherwise sends back its own float rounding of it as a change, and during a drag those echoes arrive after
-    newer positions (the browser lags), so the figure stepped back to older points after the release. It is on
-    again at the release (or, if the button went up off the map, at the next mouse move over it).
+    Setting ``z1`` or ``z2`` here (or in the page: a drag, a click, the arrow keys, a linked slider) decodes the new
+    point and sends its grey levels (``digit``) to the page. Values must lie in [-lim, lim].
     """
 
-    def hold(on: bool) -> None:
-        for slider in sliders:
-            if slider.continuous_update == on:
-                slider.continuous_update = not on
+    _esm = (Path(__file__).with_name("latent_map.js")).read_text(encoding="utf-8")
+    z1 = traitlets.Float(0.0).tag(sync=True)
+    z2 = traitlets.Float(0.0).tag(sync=True)
+    lim = traitlets.Float(3.0).tag(sync=True)
+    step = traitlets.Float(STEP).tag(sync=True)
+    scene = traitlets.Dict().tag(sync=True)
+    background = traitlets.Bytes().tag(sync=True)
+    digit = traitlets.Bytes().tag(sync=True)
 
-    def on_mouse(event) -> None:
-        held = event.name == "button_press_event" or MouseButton.LEFT in (getattr(event, "buttons", None) or ())
-        if not held or event.name == "button_release_event":
-            hold(False)
-            return
-        if event.inaxes is not view.ax_map or event.xdata is None:
-            return
-        hold(True)
-        with sliders[0].hold_trait_notifications(), sliders[1].hold_trait_notifications():
-            for slider, v in zip(sliders, (event.xdata, event.ydata)):
-                slider.value = _snap(v, slider)
+    def __init__(self, model: VAE, view: LatentView, lim: float, **kwargs: Any):
+        self.model = model
+        super().__init__(lim=lim, scene=view.scene(), background=view.background_png(), **kwargs)
+        self.digit = digit_levels(decode_point(model, self.z1, self.z2))
 
-    canvas = view.ax_map.figure.canvas
-    for name in ("button_press_event", "motion_notify_event", "button_release_event"):
-        canvas.mpl_connect(name, on_mouse)
+    @traitlets.validate("z1", "z2")
+    def _in_range(self, proposal: traitlets.Bunch) -> float:
+        name = proposal["trait"].name
+        return number(proposal["value"], name, low=-self.lim, high=self.lim)
+
+    @traitlets.observe("z1", "z2")
+    def _decode(self, _change: traitlets.Bunch) -> None:
+        self.digit = digit_levels(decode_point(self.model, self.z1, self.z2))  # equal bytes send nothing
+
+
+class LatentExplorer(widgets.VBox):
+    """Two sliders (z1, z2) above the live map (``map``); the matplotlib ``figure`` is its first frame.
+
+    The sliders and the map are linked in the browser, so from Python move the point with ``map.z1``/``map.z2``
+    (``values()`` reads it). Displayed, it is the widget view plus the first frame as ``image/png``.
+    """
+
+    def __init__(self, model: VAE, mu: torch.Tensor | None = None, labels: torch.Tensor | None = None,
+                 lim: float = 3.0):
+        lim = number(lim, "lim", low=0.0, strict_low=True)
+        style = {"description_width": "30px"}
+        self.controls = [widgets.FloatSlider(value=0.0, min=-lim, max=lim, step=STEP, description=name, style=style)
+                         for name in ("z1", "z2")]
+        self.figure: Figure = new_figure(width=1.45, height=1.1)
+        FigureCanvasAgg(self.figure)  # drawn by matplotlib only for its first frame and the page's background
+        ax_map, ax_img = self.figure.subplots(1, 2, width_ratios=[1.5, 1])
+        self.view = LatentView((ax_map, ax_img), mu, labels, lim)
+        self.view.show(0.0, 0.0, decode_point(model, 0.0, 0.0))
+        freeze_layout(self.figure)
+        self.picture = FirstPicture(self.figure)
+        self.map = LatentMap(model, self.view, lim)
+        self.links = [widgets.jslink((slider, "value"), (self.map, name))
+                      for slider, name in zip(self.controls, ("z1", "z2"))]
+        super().__init__([widgets.HBox(self.controls, layout=widgets.Layout(flex_flow="row wrap")), self.map])
+
+    def values(self) -> list[float]:
+        """The point (z1, z2) as the kernel last heard it."""
+        return [self.map.z1, self.map.z2]
+
+    def close(self) -> None:
+        """Close the links, the map and the sliders (also of an explorer whose construction failed part way)."""
+        for part in [*getattr(self, "links", ()), getattr(self, "map", None), *getattr(self, "controls", ())]:
+            if part is not None:
+                part.close()
+        super().close()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict, dict]:
+        return self.picture.bundle(super()._repr_mimebundle_(**kwargs))  # text/plain + the widget view + PNG
 
 
 def make_latent_widget(model: VAE, mu: torch.Tensor | None = None, labels: torch.Tensor | None = None,
-                       lim: float = 3.0) -> LiveFigure:
-    """Two sliders (z1, z2) above the live map and decoded digit; the mouse on the map moves the point too."""
-    lim = number(lim, "lim", low=0.0, strict_low=True)
-    style = {"description_width": "30px"}
-    s1 = widgets.FloatSlider(value=0.0, min=-lim, max=lim, step=0.05, description="z1", style=style)
-    s2 = widgets.FloatSlider(value=0.0, min=-lim, max=lim, step=0.05, description="z2", style=style)
-    fig = new_figure(width=1.45, height=1.1)
-    ax_map, ax_img = fig.subplots(1, 2, width_ratios=[1.5, 1])
-    view = LatentView((ax_map, ax_img), mu, labels, lim)
-
-    def update(z1: float, z2: float) -> torch.Tensor:
-        image = decode_point(model, z1, z2)
-        view.show(z1, z2, image)
-        return image
-
-    ui = LiveFigure([s1, s2], fig, update, moving=view.moving)
-    follow_mouse(view, (s1, s2))
-    return ui
+                       lim: float = 3.0) -> LatentExplorer:
+    """Two sliders (z1, z2) above the live map and decoded digit; a drag, a click or arrow keys on the map move it."""
+    return LatentExplorer(model, mu, labels, lim)
