@@ -96,8 +96,8 @@ def pytest_configure(config):
 # order changes how long the run takes, never what it tests.
 LONGEST_FIRST = ["tests/test_browser.py", "tests/test_grade.py", "tests/test_reach.py", "tests/test_site.py",
                  "08_do_we_need_the_v", "tests/test_widgets_live.py", "06_aggregate_posterior", "07_beyond_gaussian",
-                 "tests/test_pretrained.py", "04_mnist_vae", "02_kl_closed_form", "09_posterior_collapse",
-                 "00_a_vae_in_one_page", "05_latent_space", "tests/test_benchmarks.py"]
+                 "tests/test_pretrained.py", "09_posterior_collapse", "04_mnist_vae", "00_a_vae_in_one_page",
+                 "02_kl_closed_form", "05_latent_space", "tests/test_benchmarks.py"]
 
 
 def _rank(item: pytest.Item) -> int:
@@ -105,6 +105,18 @@ def _rank(item: pytest.Item) -> int:
     return next((i for i, key in enumerate(LONGEST_FIRST) if key in path), len(LONGEST_FIRST))
 
 
+# A test marked runs_notebooks(...) runs those notebooks' check editions itself: tests/test_browser.py in JupyterLab
+# (the notebooks with a widget), tests/test_reach.py from an installed wheel (00 and 04). Each runs the same cells
+# nbval would, with the same figure check, and fails on any error, so where such a test is collected nbval leaves its
+# notebooks to it instead of running them a second time. Where it is not (no Chromium or playwright, `-m "not slow"`,
+# `make notebooks`, `-k`), nbval runs them as it runs every other.
+@pytest.hookimpl(trylast=True)  # after -k and -m have deselected what they deselect
 def pytest_collection_modifyitems(session, config, items):
-    """The longest files first (a stable sort: each file's own order is kept)."""
+    """Notebooks that a collected test runs are not run by nbval too; then the longest files first (a stable sort:
+    each file's own order is kept)."""
+    elsewhere = {name for item in items for mark in item.iter_markers("runs_notebooks") for name in mark.args}
+    left = [item for item in items if type(item).__name__ == "IPyNbCell" and Path(str(item.path)).name in elsewhere]
+    if left:
+        config.hook.pytest_deselected(items=left)
+        items[:] = [item for item in items if item not in left]
     items.sort(key=_rank)

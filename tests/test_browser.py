@@ -25,10 +25,14 @@ import shutil
 import time
 from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
+from notebook_figures import findings_report
 from PIL import Image
 
+from vaelib import figcheck
+from vaelib.exercises.editions import check_edition
 from vaelib.plots import TALK_CSS
 
 from lab_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, LabSession, MapDriver, format_table, start_lab
@@ -55,14 +59,23 @@ def _has_widget(path: Path) -> bool:
 WIDGET_NOTEBOOKS = [p.name for p in _notebooks() if _has_widget(p)]
 
 
+def check_name(name: str) -> str:
+    """The file name, in Lab's folder, of CI's check edition of notebook ``name`` (beside the notebook itself, so
+    that `make lab` trusts it as it trusts every numbered notebook)."""
+    return name.removesuffix(".ipynb") + ".check.ipynb"
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    """`make lab` over a copy of notebooks/, on a free port, with a fresh (empty) user-settings folder."""
+    """`make lab` over a copy of notebooks/ and the check editions of the widget notebooks, on a free port, with a
+    fresh (empty) user-settings folder."""
     tmp = tmp_path_factory.mktemp("lab")
     nb_dir = tmp / "notebooks"
     nb_dir.mkdir()
     for path in _notebooks():
         shutil.copy2(path, nb_dir / path.name)
+        if path.name in WIDGET_NOTEBOOKS:
+            nbformat.write(check_edition(nbformat.read(path, as_version=4)), nb_dir / check_name(path.name))
     env = dict(os.environ)
     env.setdefault("VAELIB_SMOKE", "1")  # make test sets it; kernels inherit it
     lab = start_lab(nb_dir, tmp / "home", env)
@@ -108,15 +121,27 @@ def test_opening_a_notebook_leaves_it_unmodified(session):
     assert not session.dirty(first), f"{first} is marked modified right after opening, before anything ran"
 
 
-@pytest.mark.parametrize("name", WIDGET_NOTEBOOKS)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.runs_notebooks(n)) for n in WIDGET_NOTEBOOKS])
 def test_notebook_runs_and_every_widget_answers(session, name, tmp_path):
+    """The notebook opens unmodified; then its check edition (the notebook as committed, then each exercise's
+    solution against its check: what nbval runs for the other notebooks, which leaves these four to this test,
+    see tests/conftest.py) runs in Lab without an error and with no figure flagged by the figure check, and every
+    widget answers the keyboard (and 05's map the mouse)."""
+    session.open(name)
+    try:
+        assert not session.dirty(name), f"{name} is marked modified right after opening, before anything ran"
+    finally:
+        session.close(name)
+    name = check_name(name)
     t0 = time.monotonic()
     try:
         panel_id = session.open(name)
-        assert not session.dirty(name), f"{name} is marked modified right after opening, before anything ran"
         st = session.run_all(name, RUN_TIMEOUT_S)
         assert not st["errors"], f"{name} shows errors after Run All:\n" + "\n---\n".join(st["errors"])
         t_run = time.monotonic() - t0
+        inspected, flagged = findings_report(Path(os.environ[figcheck.ENV]), name)
+        assert inspected and not flagged, f"the figure check flags {len(flagged)} problem(s) in {inspected} " \
+                                          "figures:\n" + "\n".join(flagged)
         found = session.widgets(name)
         assert found and all(w["canvases"] for w in found), f"{name}: no live figure rendered: {found}"
         # Every step is timed until the figure differs (a step that changes nothing times out and fails).
