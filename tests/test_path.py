@@ -101,6 +101,19 @@ def test_pages_name_no_build_machine_commit_or_outside_folder(page):
     assert not re.search(r"\bcommit [0-9a-f]{7,40}\b|\b[0-9a-f]{7,12}\b(?![\w-])", text), f"{page.name} names a commit"
 
 
+LINK = re.compile(r"\]\(([^)\s#]+)(?:#[^)\s]*)?\)")  # a markdown link's target, without its #anchor
+
+
+@pytest.mark.parametrize("page", [*PAGES, ROOT / "GLOSSARY.md"], ids=lambda p: p.name)
+def test_every_relative_link_of_a_page_reaches_a_file(page):
+    """A link is relative to the page that holds it, on GitHub and on the site. (The site test builds two notebooks
+    only and so ignores missing link targets: this is where a wrong one shows.)"""
+    targets = [t for t in LINK.findall(page.read_text()) if not re.match(r"[a-z]+:", t)]  # not https:, mailto:
+    assert targets, f"{page.name} links nothing"
+    broken = [t for t in targets if not (page.parent / t).exists()]
+    assert not broken, f"{page.name} links files that are not there (relative to {page.parent.name}/): {broken}"
+
+
 def test_reference_hardware_is_named_once():
     headers = "\n".join(header(p) for p in NOTEBOOKS)
     places = [p.name for p in PAGES if "Xeon" in p.read_text()] + (["notebook headers"] if "Xeon" in headers else [])
