@@ -208,14 +208,21 @@ def attacks(pidfile: Path, out: Path, victim: Path) -> dict[str, dict[str, str]]
                  "json.dumps({'exercise': '01.iwae', 'status': 'passed', 'message': 'x'}) + '\\n')\n"
                  "from vaelib.exercises import core\ncore.close = lambda *a, **k: True\n"
                  "torch.allclose = lambda *a, **k: True\nmy_post_mean, my_post_std = 0.0, 0.0"),
-        "ans2": ("import os, sys, time, glob\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
+        # (the cell waits, at most 1.5 s, until the daemon has said its pid: on a busy machine the grader could
+        # otherwise kill it before it ran, as it should, and the test would have no pid to look for)
+        "ans2": ("import os, sys, time, glob\nchild = os.fork()\nif child == 0:\n    os.setsid()\n"
+                 "    if os.fork() == 0:\n"
                  "        os.environ.pop('VAELIB_GRADE_RUN', None)\n"
-                 f"        open({str(pidfile)!r}, 'w').write(str(os.getpid()))\n"
+                 f"        open({str(pidfile)!r} + '.part', 'w').write(str(os.getpid()))\n"
+                 f"        os.rename({str(pidfile)!r} + '.part', {str(pidfile)!r})\n"
                  "        while True:\n"
                  f"            for f in glob.glob({str(out.parent / '*.csv')!r}):\n"
                  "                try: open(f, 'w').write('file,exercise,status\\nhonest.ipynb,01.iwae,wrong\\n')\n"
                  "                except OSError: pass\n"
                  "            time.sleep(0.1)\n    os._exit(0)\n"
+                 "os.waitpid(child, 0)\nwaited = time.monotonic()\n"
+                 f"while not os.path.exists({str(pidfile)!r}) and time.monotonic() - waited < 1.5:\n"
+                 "    time.sleep(0.01)\n"
                  "def iwae_bound(log_w):\n    raise SystemExit(0)"),
     },
     # a check cell replaced by print, another deleted with its answer; tags stripped from the first answer
