@@ -11,7 +11,7 @@ then steps every slider (half right, half back) and every toggle, one step every
 come, and times each step from the value change to the figure handed to the browser connection: the
 old explorers redraw the whole figure and send it as a PNG (an Output widget), the new ones draw the
 moving artists and send the changed pixels (ipympl, a browser view connected); 05's map, drawn in the
-page since issue 20, only decodes the point and sends its grey levels. The browser's own share (a few
+page itself, only decodes the point and sends its grey levels. The browser's own share (a few
 ms to paint) is left out; ``--browser`` measures it all, in JupyterLab.
 
 Prints one row per control: the number of updates, median and 90th percentile of the wall time (ms)

@@ -118,5 +118,6 @@ def pytest_collection_modifyitems(session, config, items):
     left = [item for item in items if type(item).__name__ == "IPyNbCell" and Path(str(item.path)).name in elsewhere]
     if left:
         config.hook.pytest_deselected(items=left)
-        items[:] = [item for item in items if item not in left]
+        gone = set(map(id, left))
+        items[:] = [item for item in items if id(item) not in gone]
     items.sort(key=_rank)

@@ -63,6 +63,14 @@ def findings_report(path: Path, notebook: str | None = None) -> tuple[int, list[
     return n, bad
 
 
+def assert_figures_pass(path: Path, notebook: str, some: bool = False) -> None:
+    """Fail, one line per finding, if ``notebook``'s figures in the findings file ``path`` have a finding outside
+    ``ALLOW`` (or, with ``some``, if none of its figures was inspected at all: the check did not run)."""
+    n, bad = findings_report(path, notebook)
+    assert n or not some, f"{notebook}: the figure check inspected no figure (is {figcheck.ENV} reaching its kernel?)"
+    assert not bad, f"the figure check flags {len(bad)} problem(s) in {n} figures:\n" + "\n".join(bad)
+
+
 class NotebookFigureCheck:
     """Fails the teardown of a notebook's last cell when that notebook showed a figure with a finding."""
 
@@ -73,5 +81,4 @@ class NotebookFigureCheck:
         path = os.environ.get(figcheck.ENV)
         if not path or not Path(path).exists():
             return
-        n, bad = findings_report(Path(path), Path(str(item.path)).name)
-        assert not bad, f"the figure check flags {len(bad)} problem(s) in {n} figures:\n" + "\n".join(bad)
+        assert_figures_pass(Path(path), Path(str(item.path)).name)

@@ -7,8 +7,8 @@ Three layers, as in the other explorers, but the live one runs in the browser:
   the explorer's first frame, the picture a static page shows, and what the figure check inspects.
 - ``LatentMap``, the same figure live (``latent_map.js``, through anywidget). Matplotlib draws the still layers
   once, as one PNG; the page draws the marker, the title and the digit itself. A drag on the map moves the point at
-  the screen's frame rate, with no round trip to the kernel. The kernel only decodes each new point (about 1 ms)
-  and sends back 784 grey levels.
+  the screen's frame rate, with no round trip to the kernel. The kernel only decodes each new point and sends back
+  784 grey levels (3 ms a step on the reference CPU, ``benchmarks/widget_latency.py``).
 
 Why not ipympl, as in notebooks 01-03? Each frame of a drag would travel as a PNG: the kernel draws and encodes it,
 and the page decodes and repaints it. On the 2-core reference CPU that pipeline showed 11-17 frames a second

@@ -11,10 +11,10 @@ const fmt = v => {  // as Python's f"{v:+.2f}", without a "-0.00"
   return (v < 0 && s !== "0.00" ? "-" : "+") + s;
 };
 
-export const title = (z1, z2) => `z = (${fmt(z1)}, ${fmt(z2)})`;
+const title = (z1, z2) => `z = (${fmt(z1)}, ${fmt(z2)})`;
 
 // A value on the sliders' grid (whole steps from -lim), within [-lim, lim]: what the sliders would show.
-export const snap = (v, lim, step) => {
+const snap = (v, lim, step) => {
   const k = Math.round((v + lim) / step);
   return Math.min(lim, Math.max(-lim, Number((-lim + k * step).toFixed(10))));
 };
@@ -24,7 +24,7 @@ async function bitmap(view) {  // PNG bytes (a DataView) -> something drawImage 
 }
 
 // One frame of the figure onto ``canvas`` (any size: the figure is scaled to it).
-export function paint(canvas, scene, background, z1, z2, digit) {
+function paint(canvas, scene, background, z1, z2, digit) {
   const ctx = canvas.getContext("2d");
   const k = canvas.width / scene.width;  // canvas pixels per figure pixel (the screen's pixel ratio)
   ctx.setTransform(1, 0, 0, 1, 0, 0);
